@@ -1,0 +1,101 @@
+//! The command line: one file per subcommand, each thin: parse, call the library, print.
+
+mod logs;
+mod progress;
+mod run;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use nightshift::journal::{Journal, JournalError};
+use nightshift::manifest::ManifestError;
+use nightshift::state::StateDir;
+
+/// Run long, multi-step work in WebAssembly sandboxes, and read back what really happened.
+///
+/// Each step of a pipeline runs in its own component instance that sees only the
+/// directories, environment variables, memory and time the pipeline grants it. Every
+/// task, step, event and artifact is recorded in the journal of the state directory.
+#[derive(Debug, Parser)]
+#[command(name = "nightshift", version, propagate_version = true, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// The state directory: journal, artifacts, plugins, keys
+    /// [default: $XDG_STATE_HOME/nightshift or ~/.local/state/nightshift]
+    #[arg(long, global = true, env = "NIGHTSHIFT_STATE", value_name = "DIR")]
+    state: Option<PathBuf>,
+
+    /// Log more to stderr (-v: debug, -vv: trace); RUST_LOG overrides it
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Run(run::Args),
+    Status(status::Args),
+    Logs(logs::Args),
+}
+
+/// Input the user must fix: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
+pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let state = cli.state;
+    match cli.command {
+        Command::Run(args) => run::run(args, state),
+        Command::Status(args) => status::run(args, state),
+        Command::Logs(args) => logs::run(args, state),
+    }
+}
+
+/// Opens the state directory given by `--state` / `NIGHTSHIFT_STATE`, or the default one.
+pub(crate) fn open_state(state: Option<PathBuf>) -> anyhow::Result<StateDir> {
+    let root = match state {
+        Some(root) => root,
+        None => StateDir::default_location()?,
+    };
+    Ok(StateDir::open(&root)?)
+}
+
+/// Opens the journal of a state directory.
+pub(crate) fn open_journal(state: &StateDir) -> anyhow::Result<Journal> {
+    Journal::open(&state.journal_path()).with_context(|| format!("state directory {}", state.root().display()))
+}
+
+/// 2 for input the user must fix, 1 for everything else.
+pub(crate) fn exit_code_for(error: &anyhow::Error) -> u8 {
+    let bad_input = error.chain().any(|cause| {
+        cause.is::<ManifestError>()
+            || cause.is::<UsageError>()
+            || matches!(
+                cause.downcast_ref::<JournalError>(),
+                Some(JournalError::TaskNotFound(_) | JournalError::AmbiguousTask { .. })
+            )
+    });
+    if bad_input { 2 } else { 1 }
+}
+
+pub(crate) fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "nightshift=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! The journal: an SQLite database in the state directory holding tasks, their steps,
+//! attempts, events (logs, progress, notes), artifacts and key/value state.
+//!
+//! The connection sits behind a mutex; every method is one short statement or one
+//! transaction, so callers on async threads hold it only briefly.
+
+mod rows;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use rows::{
+    ArtifactRow, EventRow, NewArtifact, NewEvent, NewStep, NewTask, StepResult, StepRow, StepStatus,
+    TaskRow, TaskStatus,
+};
+
+/// Errors of the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// SQLite refused an operation.
+    #[error("journal: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The journal file could not be opened.
+    #[error("cannot open journal {path}: {source}")]
+    Open {
+        /// The journal file.
+        path: PathBuf,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+    /// The journal was written by a newer Nightshift.
+    #[error("the journal has schema version {found}, newer than the {supported} this nightshift knows; upgrade nightshift")]
+    NewerSchema {
+        /// The version found in the file.
+        found: u32,
+        /// The newest version this build supports.
+        supported: u32,
+    },
+    /// No task matches the id or prefix given.
+    #[error("no task matches `{0}`")]
+    TaskNotFound(String),
+    /// Several tasks match the prefix given.
+    #[error("`{prefix}` matches {count} tasks; give more of the id")]
+    AmbiguousTask {
+        /// The prefix given.
+        prefix: String,
+        /// How many tasks it matches.
+        count: usize,
+    },
+    /// A stored value is not one this build can read.
+    #[error("journal holds an unreadable value in {table}.{column}: `{value}`")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// The value found.
+        value: String,
+    },
+}
+
+/// Shorthand for journal results.
+pub type Result<T, E = JournalError> = std::result::Result<T, E>;
+
+/// An open journal.
+#[derive(Debug)]
+pub struct Journal {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path` and migrates its schema.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = Connection::open(path)
+            .map_err(|source| JournalError::Open { path: path.to_path_buf(), source })?;
+        schema::prepare(&mut conn)?;
+        Ok(Journal { conn: Mutex::new(conn), path: path.to_path_buf() })
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent: its own
+        // transactions roll back. Keep going with the connection.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records a new task, running from now, with all its steps pending.
+    pub fn create_task(&self, task: &NewTask<'_>) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = crate::time_format::now();
+        tx.execute(
+            "INSERT INTO tasks (id, pipeline, pipeline_path, pipeline_digest, workspace, params,
+                                status, created_at, started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            params![
+                task.id,
+                task.pipeline,
+                task.pipeline_path,
+                task.pipeline_digest,
+                task.workspace,
+                task.params,
+                TaskStatus::Running.as_str(),
+                now
+            ],
+        )?;
+        for (position, step) in task.steps.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO steps (task_id, step_id, position, kind, plugin, plugin_digest, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    task.id,
+                    step.step_id,
+                    position as i64,
+                    step.kind,
+                    step.plugin,
+                    step.plugin_digest,
+                    StepStatus::Pending.as_str()
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks the start of attempt `attempt` of a step.
+    pub fn start_attempt(&self, task_id: &str, step_id: &str, attempt: u32) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = crate::time_format::now();
+        tx.execute(
+            "INSERT INTO attempts (task_id, step_id, attempt, status, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![task_id, step_id, attempt, StepStatus::Running.as_str(), now],
+        )?;
+        tx.execute(
+            "UPDATE steps SET status = ?3, attempts = ?4, started_at = COALESCE(started_at, ?5)
+             WHERE task_id = ?1 AND step_id = ?2",
+            params![task_id, step_id, StepStatus::Running.as_str(), attempt, now],
+        )?;
+        tx.execute("UPDATE tasks SET current_step = ?2 WHERE id = ?1", params![task_id, step_id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records how an attempt ended, with the artifacts it produced, in one transaction.
+    pub fn finish_attempt(
+        &self,
+        task_id: &str,
+        step_id: &str,
+        attempt: u32,
+        result: &StepResult,
+        artifacts: &[NewArtifact],
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = crate::time_format::now();
+        tx.execute(
+            "UPDATE attempts SET status = ?4, error = ?5, finished_at = ?6
+             WHERE task_id = ?1 AND step_id = ?2 AND attempt = ?3",
+            params![task_id, step_id, attempt, result.status.as_str(), result.error, now],
+        )?;
+        tx.execute(
+            "UPDATE steps SET status = ?3, summary = ?4, data = ?5, checks = ?6, caveats = ?7,
+                              error = ?8, finished_at = ?9, duration_ms = ?10
+             WHERE task_id = ?1 AND step_id = ?2",
+            params![
+                task_id,
+                step_id,
+                result.status.as_str(),
+                result.summary,
+                result.data,
+                result.checks,
+                result.caveats,
+                result.error,
+                now,
+                result.duration_ms as i64
+            ],
+        )?;
+        for artifact in artifacts {
+            tx.execute(
+                "INSERT INTO artifacts (task_id, step_id, attempt, name, kind, change, blake3, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    task_id,
+                    step_id,
+                    attempt,
+                    artifact.name,
+                    artifact.kind,
+                    artifact.change,
+                    artifact.blake3,
+                    artifact.bytes as i64
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks every step of the task that has not run as skipped.
+    pub fn skip_pending_steps(&self, task_id: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE steps SET status = ?2 WHERE task_id = ?1 AND status = ?3",
+            params![task_id, StepStatus::Skipped.as_str(), StepStatus::Pending.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// Ends a task with `status`.
+    pub fn finish_task(&self, task_id: &str, status: TaskStatus) -> Result<()> {
+        self.conn().execute(
+            "UPDATE tasks SET status = ?2, finished_at = ?3, current_step = NULL WHERE id = ?1",
+            params![task_id, status.as_str(), crate::time_format::now()],
+        )?;
+        Ok(())
+    }
+
+    /// Appends an event to the task's log.
+    pub fn append_event(&self, event: &NewEvent<'_>) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO events (task_id, step_id, attempt, at, kind, level, message, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                event.task_id,
+                event.step_id,
+                event.attempt,
+                crate::time_format::now(),
+                event.kind,
+                event.level,
+                event.message,
+                event.data
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The task whose id is `id_or_prefix`, or the only one whose id starts with it.
+    pub fn find_task(&self, id_or_prefix: &str) -> Result<TaskRow> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM tasks WHERE id = ?1 OR substr(id, 1, length(?1)) = ?1 LIMIT 2",
+            TaskRow::COLUMNS
+        ))?;
+        let found = stmt
+            .query_map([id_or_prefix], TaskRow::from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        match found.len() {
+            0 => Err(JournalError::TaskNotFound(id_or_prefix.to_owned())),
+            1 => found.into_iter().next().ok_or_else(|| JournalError::TaskNotFound(id_or_prefix.to_owned())),
+            _ => {
+                if let Some(exact) = found.iter().find(|t| t.id == id_or_prefix) {
+                    return Ok(exact.clone());
+                }
+                let count: i64 = conn.query_row(
+                    "SELECT count(*) FROM tasks WHERE substr(id, 1, length(?1)) = ?1",
+                    [id_or_prefix],
+                    |row| row.get(0),
+                )?;
+                Err(JournalError::AmbiguousTask { prefix: id_or_prefix.to_owned(), count: count as usize })
+            }
+        }
+    }
+
+    /// The most recent tasks, newest first.
+    pub fn recent_tasks(&self, limit: usize) -> Result<Vec<TaskRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM tasks ORDER BY created_at DESC, id DESC LIMIT ?1",
+            TaskRow::COLUMNS
+        ))?;
+        let rows = stmt.query_map([limit as i64], TaskRow::from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The steps of a task, in pipeline order.
+    pub fn steps(&self, task_id: &str) -> Result<Vec<StepRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM steps WHERE task_id = ?1 ORDER BY position",
+            StepRow::COLUMNS
+        ))?;
+        let rows = stmt.query_map([task_id], StepRow::from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The events of a task with a sequence number above `after`, in order.
+    pub fn events(&self, task_id: &str, after: i64) -> Result<Vec<EventRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM events WHERE task_id = ?1 AND seq > ?2 ORDER BY seq",
+            EventRow::COLUMNS
+        ))?;
+        let rows = stmt.query_map(params![task_id, after], EventRow::from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The artifacts of a task, in step order.
+    pub fn artifacts(&self, task_id: &str) -> Result<Vec<ArtifactRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM artifacts a JOIN steps s USING (task_id, step_id)
+             WHERE a.task_id = ?1 ORDER BY s.position, a.attempt, a.name",
+            ArtifactRow::COLUMNS
+        ))?;
+        let rows = stmt.query_map([task_id], ArtifactRow::from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Reads a value of the task's key/value state.
+    pub fn kv_get(&self, task_id: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM kv WHERE task_id = ?1 AND key = ?2", params![task_id, key], |row| {
+                row.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Writes a value of the task's key/value state.
+    pub fn kv_set(&self, task_id: &str, key: &str, value: &[u8]) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO kv (task_id, key, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (task_id, key) DO UPDATE SET value = excluded.value",
+            params![task_id, key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Saves the latest checkpoint of a step, replacing the previous one.
+    pub fn save_checkpoint(&self, task_id: &str, step_id: &str, state: &[u8]) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO checkpoints (task_id, step_id, state, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (task_id, step_id) DO UPDATE SET state = excluded.state, at = excluded.at",
+            params![task_id, step_id, state, crate::time_format::now()],
+        )?;
+        Ok(())
+    }
+
+    /// The latest checkpoint of a step, if any.
+    pub fn checkpoint(&self, task_id: &str, step_id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT state FROM checkpoints WHERE task_id = ?1 AND step_id = ?2",
+                params![task_id, step_id],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,330 @@
+//! The records the journal stores and returns.
+
+use rusqlite::Row;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
+use serde::Serialize;
+
+macro_rules! status_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// The word stored in the journal and shown to users.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                match value.as_str()? {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(FromSqlError::Other(
+                        format!("unknown {} `{other}`", stringify!($name)).into(),
+                    )),
+                }
+            }
+        }
+    };
+}
+
+status_enum! {
+    /// Where a task stands.
+    TaskStatus {
+        /// Running now, or interrupted while running.
+        Running => "running",
+        /// Every step succeeded.
+        Succeeded => "succeeded",
+        /// A step failed; the steps after it were skipped.
+        Failed => "failed",
+    }
+}
+
+status_enum! {
+    /// Where a step stands.
+    StepStatus {
+        /// Not started yet.
+        Pending => "pending",
+        /// Running now.
+        Running => "running",
+        /// Finished successfully.
+        Succeeded => "succeeded",
+        /// Finished with an error.
+        Failed => "failed",
+        /// Never run, because an earlier step failed.
+        Skipped => "skipped",
+    }
+}
+
+/// A task about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewTask<'a> {
+    /// The task id.
+    pub id: &'a str,
+    /// The pipeline's name.
+    pub pipeline: &'a str,
+    /// The pipeline file.
+    pub pipeline_path: &'a str,
+    /// blake3 of the pipeline file.
+    pub pipeline_digest: &'a str,
+    /// The workspace the task runs in.
+    pub workspace: &'a str,
+    /// The effective pipeline parameters, JSON.
+    pub params: &'a str,
+    /// Its steps, in order.
+    pub steps: Vec<NewStep<'a>>,
+}
+
+/// A step of a new task.
+#[derive(Debug, Clone)]
+pub struct NewStep<'a> {
+    /// The step id.
+    pub step_id: &'a str,
+    /// `plugin` or `command`.
+    pub kind: &'a str,
+    /// The plugin or command reference as the pipeline wrote it.
+    pub plugin: &'a str,
+    /// blake3 of the component.
+    pub plugin_digest: &'a str,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    /// `succeeded` or `failed`.
+    pub status: StepStatus,
+    /// The summary line.
+    pub summary: Option<String>,
+    /// The output data, JSON.
+    pub data: Option<String>,
+    /// The checks, JSON array.
+    pub checks: Option<String>,
+    /// The caveats, JSON array.
+    pub caveats: Option<String>,
+    /// The error, when failed.
+    pub error: Option<String>,
+    /// Wall-clock duration of the attempt.
+    pub duration_ms: u64,
+}
+
+/// An artifact produced by an attempt.
+#[derive(Debug, Clone)]
+pub struct NewArtifact {
+    /// Workspace-relative path, or `stdout` / `stderr`.
+    pub name: String,
+    /// `file`, `stdout` or `stderr`.
+    pub kind: &'static str,
+    /// `created`, `modified` or `deleted` for files.
+    pub change: Option<&'static str>,
+    /// blake3 of the content (none for deleted files); the content is in `cas/`.
+    pub blake3: Option<String>,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// An event about to be appended.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    /// The task.
+    pub task_id: &'a str,
+    /// The step, if the event belongs to one.
+    pub step_id: Option<&'a str>,
+    /// The attempt, if the event belongs to one.
+    pub attempt: Option<u32>,
+    /// `log`, `progress`, `note`, `stdout`, `stderr`, `cache`, `step`, `task`, ...
+    pub kind: &'a str,
+    /// For logs: `trace` .. `error`.
+    pub level: Option<&'a str>,
+    /// The text.
+    pub message: &'a str,
+    /// Structured detail, JSON.
+    pub data: Option<&'a str>,
+}
+
+/// A recorded task.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskRow {
+    /// The task id.
+    pub id: String,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The pipeline file.
+    pub pipeline_path: String,
+    /// blake3 of the pipeline file.
+    pub pipeline_digest: String,
+    /// The workspace.
+    pub workspace: String,
+    /// The effective parameters, JSON.
+    pub params: String,
+    /// Where it stands.
+    pub status: TaskStatus,
+    /// The step running now, if any.
+    pub current_step: Option<String>,
+    /// When it was recorded.
+    pub created_at: String,
+    /// When it started.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub finished_at: Option<String>,
+}
+
+impl TaskRow {
+    pub(crate) const COLUMNS: &'static str = "id, pipeline, pipeline_path, pipeline_digest, workspace, params, \
+         status, current_step, created_at, started_at, finished_at";
+
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(TaskRow {
+            id: row.get(0)?,
+            pipeline: row.get(1)?,
+            pipeline_path: row.get(2)?,
+            pipeline_digest: row.get(3)?,
+            workspace: row.get(4)?,
+            params: row.get(5)?,
+            status: row.get(6)?,
+            current_step: row.get(7)?,
+            created_at: row.get(8)?,
+            started_at: row.get(9)?,
+            finished_at: row.get(10)?,
+        })
+    }
+}
+
+/// A recorded step.
+#[derive(Debug, Clone)]
+pub struct StepRow {
+    /// The step id.
+    pub step_id: String,
+    /// `plugin` or `command`.
+    pub kind: String,
+    /// The plugin or command reference.
+    pub plugin: String,
+    /// blake3 of the component.
+    pub plugin_digest: String,
+    /// Where it stands.
+    pub status: StepStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The summary line of the last attempt.
+    pub summary: Option<String>,
+    /// The output data of the last attempt, JSON.
+    pub data: Option<String>,
+    /// The checks, JSON array.
+    pub checks: Option<String>,
+    /// The caveats, JSON array.
+    pub caveats: Option<String>,
+    /// The error of the last attempt.
+    pub error: Option<String>,
+    /// When the first attempt started.
+    pub started_at: Option<String>,
+    /// When the last attempt ended.
+    pub finished_at: Option<String>,
+    /// Duration of the last attempt.
+    pub duration_ms: Option<u64>,
+}
+
+impl StepRow {
+    pub(crate) const COLUMNS: &'static str = "step_id, kind, plugin, plugin_digest, status, attempts, summary, \
+         data, checks, caveats, error, started_at, finished_at, duration_ms";
+
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(StepRow {
+            step_id: row.get(0)?,
+            kind: row.get(1)?,
+            plugin: row.get(2)?,
+            plugin_digest: row.get(3)?,
+            status: row.get(4)?,
+            attempts: row.get(5)?,
+            summary: row.get(6)?,
+            data: row.get(7)?,
+            checks: row.get(8)?,
+            caveats: row.get(9)?,
+            error: row.get(10)?,
+            started_at: row.get(11)?,
+            finished_at: row.get(12)?,
+            duration_ms: row.get::<_, Option<i64>>(13)?.map(|ms| ms.max(0) as u64),
+        })
+    }
+}
+
+/// A recorded event.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    /// Position in the journal; events are read after a cursor of this.
+    pub seq: i64,
+    /// The step, if any.
+    pub step_id: Option<String>,
+    /// The attempt, if any.
+    pub attempt: Option<u32>,
+    /// When it happened.
+    pub at: String,
+    /// What kind of event.
+    pub kind: String,
+    /// Log level, for logs.
+    pub level: Option<String>,
+    /// The text.
+    pub message: String,
+    /// Structured detail, JSON.
+    pub data: Option<String>,
+}
+
+impl EventRow {
+    pub(crate) const COLUMNS: &'static str = "seq, step_id, attempt, at, kind, level, message, data";
+
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(EventRow {
+            seq: row.get(0)?,
+            step_id: row.get(1)?,
+            attempt: row.get(2)?,
+            at: row.get(3)?,
+            kind: row.get(4)?,
+            level: row.get(5)?,
+            message: row.get(6)?,
+            data: row.get(7)?,
+        })
+    }
+}
+
+/// A recorded artifact.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactRow {
+    /// The step that produced it.
+    pub step_id: String,
+    /// The attempt that produced it.
+    pub attempt: u32,
+    /// Workspace-relative path, or `stdout` / `stderr`.
+    pub name: String,
+    /// `file`, `stdout` or `stderr`.
+    pub kind: String,
+    /// `created`, `modified` or `deleted` for files.
+    pub change: Option<String>,
+    /// blake3 of the content, if it exists.
+    pub blake3: Option<String>,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl ArtifactRow {
+    pub(crate) const COLUMNS: &'static str =
+        "a.step_id, a.attempt, a.name, a.kind, a.change, a.blake3, a.bytes";
+
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ArtifactRow {
+            step_id: row.get(0)?,
+            attempt: row.get(1)?,
+            name: row.get(2)?,
+            kind: row.get(3)?,
+            change: row.get(4)?,
+            blake3: row.get(5)?,
+            bytes: row.get::<_, i64>(6)?.max(0) as u64,
+        })
+    }
+}

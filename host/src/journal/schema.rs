@@ -1,0 +1,132 @@
+//! The journal's schema and its migrations, versioned with `PRAGMA user_version`.
+//!
+//! Each migration runs inside one transaction with the version bump; a journal written by a
+//! newer Nightshift (a higher version than [`MIGRATIONS`] knows) is refused, never altered.
+
+use rusqlite::Connection;
+
+use super::JournalError;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: tasks, their steps, attempts, events, artifacts and key/value state.
+    r#"
+    CREATE TABLE tasks (
+        id              TEXT PRIMARY KEY,
+        pipeline        TEXT NOT NULL,
+        pipeline_path   TEXT NOT NULL,
+        pipeline_digest TEXT NOT NULL,
+        workspace       TEXT NOT NULL,
+        params          TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        current_step    TEXT,
+        created_at      TEXT NOT NULL,
+        started_at      TEXT,
+        finished_at     TEXT
+    );
+    CREATE INDEX tasks_by_creation ON tasks (created_at);
+
+    CREATE TABLE steps (
+        task_id       TEXT NOT NULL REFERENCES tasks (id),
+        step_id       TEXT NOT NULL,
+        position      INTEGER NOT NULL,
+        kind          TEXT NOT NULL,
+        plugin        TEXT NOT NULL,
+        plugin_digest TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        summary       TEXT,
+        data          TEXT,
+        checks        TEXT,
+        caveats       TEXT,
+        error         TEXT,
+        started_at    TEXT,
+        finished_at   TEXT,
+        duration_ms   INTEGER,
+        PRIMARY KEY (task_id, step_id)
+    );
+
+    CREATE TABLE attempts (
+        task_id     TEXT NOT NULL,
+        step_id     TEXT NOT NULL,
+        attempt     INTEGER NOT NULL,
+        status      TEXT NOT NULL,
+        error       TEXT,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        PRIMARY KEY (task_id, step_id, attempt),
+        FOREIGN KEY (task_id, step_id) REFERENCES steps (task_id, step_id)
+    );
+
+    CREATE TABLE events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id TEXT NOT NULL REFERENCES tasks (id),
+        step_id TEXT,
+        attempt INTEGER,
+        at      TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        level   TEXT,
+        message TEXT NOT NULL,
+        data    TEXT
+    );
+    CREATE INDEX events_by_task ON events (task_id, seq);
+
+    CREATE TABLE artifacts (
+        task_id TEXT NOT NULL,
+        step_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        name    TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        change  TEXT,
+        blake3  TEXT,
+        bytes   INTEGER NOT NULL,
+        PRIMARY KEY (task_id, step_id, attempt, name),
+        FOREIGN KEY (task_id, step_id) REFERENCES steps (task_id, step_id)
+    );
+
+    CREATE TABLE kv (
+        task_id TEXT NOT NULL REFERENCES tasks (id),
+        key     TEXT NOT NULL,
+        value   BLOB NOT NULL,
+        PRIMARY KEY (task_id, key)
+    );
+
+    CREATE TABLE checkpoints (
+        task_id TEXT NOT NULL,
+        step_id TEXT NOT NULL,
+        state   BLOB NOT NULL,
+        at      TEXT NOT NULL,
+        PRIMARY KEY (task_id, step_id),
+        FOREIGN KEY (task_id, step_id) REFERENCES steps (task_id, step_id)
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub(crate) const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Sets the connection's pragmas, then brings the schema to [`CURRENT_VERSION`].
+pub(crate) fn prepare(conn: &mut Connection) -> Result<(), JournalError> {
+    // Pragmas stay outside the migration transaction: `journal_mode` cannot change inside one.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+
+    let found: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > CURRENT_VERSION {
+        return Err(JournalError::NewerSchema { found, supported: CURRENT_VERSION });
+    }
+    if found == CURRENT_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Read again under the write lock: another process may have migrated meanwhile.
+    let found: u32 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as u32 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! Turns a step's written grants into [`Grants`] the sandbox can apply: directories checked to
+//! lie inside the workspace and outside the state directory, limits parsed.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::raw::RawGrants;
+use super::units::{parse_duration, parse_size};
+use crate::sandbox::{DirGrant, Grants, Limits};
+
+/// A grant that cannot be given, with the field it came from.
+pub(crate) struct GrantError {
+    pub(crate) field: String,
+    pub(crate) message: String,
+}
+
+fn error(field: impl Into<String>, message: impl Into<String>) -> GrantError {
+    GrantError { field: field.into(), message: message.into() }
+}
+
+/// Where grants are checked against: a canonical workspace and state directory.
+pub(crate) struct GrantContext<'a> {
+    pub(crate) workspace: &'a Path,
+    pub(crate) state_dir: &'a Path,
+}
+
+pub(crate) fn resolve(raw: &RawGrants, cx: &GrantContext<'_>) -> Result<Grants, GrantError> {
+    let mut limits = Limits::default();
+    if let Some(text) = &raw.timeout {
+        limits.timeout = parse_duration(text).map_err(|m| error("grants.timeout", m))?;
+    }
+    if let Some(text) = &raw.memory {
+        limits.memory_bytes = parse_size(text).map_err(|m| error("grants.memory", m))?;
+        if limits.memory_bytes < Limits::MIN_MEMORY_BYTES {
+            return Err(error("grants.memory", "must be at least 1MiB"));
+        }
+    }
+    if let Some(text) = &raw.output {
+        limits.output_bytes = parse_size(text).map_err(|m| error("grants.output", m))?;
+    }
+    for (i, name) in raw.env.iter().enumerate() {
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(error(format!("grants.env[{i}]"), format!("`{name}` is not an environment variable name")));
+        }
+    }
+    let read = dirs(&raw.read, "grants.read", false, cx)?;
+    let write = dirs(&raw.write, "grants.write", true, cx)?;
+    Ok(Grants { read, write, env: raw.env.clone(), limits })
+}
+
+fn dirs(paths: &[String], field: &str, writable: bool, cx: &GrantContext<'_>) -> Result<Vec<DirGrant>, GrantError> {
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            dir(path, writable, cx).map_err(|message| error(format!("{field}[{i}]"), format!("`{path}` {message}")))
+        })
+        .collect()
+}
+
+fn dir(path: &str, writable: bool, cx: &GrantContext<'_>) -> Result<DirGrant, String> {
+    if path.is_empty() {
+        return Err("is empty; use `.` for the whole workspace".to_owned());
+    }
+    let written = Path::new(path);
+    let relative = if written.is_absolute() {
+        written
+            .strip_prefix(cx.workspace)
+            .map_err(|_| format!("is outside the workspace {}", cx.workspace.display()))?
+            .to_path_buf()
+    } else {
+        written.to_path_buf()
+    };
+    let relative = normalize(&relative).ok_or_else(|| "escapes the workspace".to_owned())?;
+    let guest = if relative.as_os_str().is_empty() {
+        ".".to_owned()
+    } else {
+        relative.to_string_lossy().replace('\\', "/")
+    };
+    let host = cx.workspace.join(&relative);
+
+    // Follow symlinks: the directory that will be opened must be in the workspace too.
+    let existing = nearest_existing(&host);
+    let canonical = existing
+        .canonicalize()
+        .map_err(|e| format!("cannot be resolved: {e}"))?;
+    if !canonical.starts_with(cx.workspace) {
+        return Err(format!("resolves to {}, outside the workspace", canonical.display()));
+    }
+    if host.exists() && !canonical.is_dir() {
+        return Err("is not a directory".to_owned());
+    }
+    if !writable && !host.exists() {
+        return Err("does not exist".to_owned());
+    }
+    if cx.state_dir.starts_with(&canonical) || canonical.starts_with(cx.state_dir) {
+        return Err(format!(
+            "would expose the state directory {} (journal and keys) to the guest",
+            cx.state_dir.display()
+        ));
+    }
+    Ok(DirGrant { host, guest })
+}
+
+/// Removes `.` and resolves `..` lexically; `None` if the path climbs above its start.
+fn normalize(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::Normal(name) => out.push(name),
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+fn nearest_existing(path: &Path) -> &Path {
+    let mut current = path;
+    while !current.exists() {
+        match current.parent() {
+            Some(parent) => current = parent,
+            None => break,
+        }
+    }
+    current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(root: &Path) -> (PathBuf, PathBuf) {
+        let workspace = root.join("ws");
+        let state = root.join("state");
+        std::fs::create_dir_all(workspace.join("src")).expect("mkdir");
+        std::fs::create_dir_all(&state).expect("mkdir");
+        (workspace.canonicalize().expect("ws"), state.canonicalize().expect("state"))
+    }
+
+    fn grant(read: &[&str], write: &[&str], workspace: &Path, state: &Path) -> Result<Grants, String> {
+        let raw = RawGrants {
+            read: read.iter().map(|s| s.to_string()).collect(),
+            write: write.iter().map(|s| s.to_string()).collect(),
+            ..RawGrants::default()
+        };
+        resolve(&raw, &GrantContext { workspace, state_dir: state }).map_err(|e| format!("{}: {}", e.field, e.message))
+    }
+
+    #[test]
+    fn maps_grants_to_workspace_relative_guest_paths() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (ws, state) = context(root.path());
+        let grants = grant(&[".", "./src/../src"], &["out/new"], &ws, &state).expect("valid");
+        let guests: Vec<_> = grants.read.iter().map(|g| g.guest.as_str()).collect();
+        assert_eq!(guests, [".", "src"]);
+        assert_eq!(grants.write[0].guest, "out/new");
+        assert_eq!(grants.write[0].host, ws.join("out/new"));
+    }
+
+    #[test]
+    fn refuses_escapes_missing_reads_and_the_state_directory() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (ws, state) = context(root.path());
+        let escape = grant(&["../"], &[], &ws, &state).expect_err("escape");
+        assert!(escape.starts_with("grants.read[0]") && escape.contains("escapes"), "{escape}");
+        let outside = grant(&["/etc"], &[], &ws, &state).expect_err("absolute");
+        assert!(outside.contains("outside the workspace"), "{outside}");
+        let missing = grant(&["nope"], &[], &ws, &state).expect_err("missing");
+        assert!(missing.contains("does not exist"), "{missing}");
+
+        let inner_state = ws.join(".state");
+        std::fs::create_dir_all(&inner_state).expect("mkdir");
+        let exposed = grant(&["."], &[], &ws, &inner_state).expect_err("state");
+        assert!(exposed.contains("state directory"), "{exposed}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_symlink_out_of_the_workspace() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (ws, state) = context(root.path());
+        std::os::unix::fs::symlink(root.path(), ws.join("link")).expect("symlink");
+        let err = grant(&["link"], &[], &ws, &state).expect_err("symlink escape");
+        assert!(err.contains("outside the workspace"), "{err}");
+    }
+}

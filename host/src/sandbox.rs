@@ -1,0 +1,439 @@
+//! Runs one step inside a fresh WebAssembly component instance that can touch only what the
+//! step was granted.
+//!
+//! One [`Sandbox`] per process owns the wasmtime engine, the linker (WASI plus the host
+//! interface of the plugin world) and the compiled-component cache. Each step gets a new
+//! store whose WASI context is built from its [`Grants`] alone: the granted directories at
+//! their workspace-relative paths, the named environment variables, captured and capped
+//! stdio, no network. A memory cap and a wall-clock deadline (epoch ticks, plus an outer
+//! timeout for time spent waiting in host calls) bound every step.
+//!
+//! Architecture invariant: whatever a guest does, it ends its own step with a
+//! [`SandboxError`]; it never crashes the host.
+
+mod cache;
+mod engine;
+mod limits;
+mod world;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder};
+
+pub use cache::CacheOutcome;
+pub use world::{Check, PriorOutput, StepError, StepInput, StepOutput};
+
+use crate::manifest::format_size;
+use crate::plugins::ComponentSource;
+use limits::MemoryCap;
+use world::{PluginPre, StepState};
+
+/// A directory made visible to a guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the guest sees it: its path relative to the workspace (`.` for the workspace).
+    pub guest: String,
+}
+
+/// The bounds of one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory the guest may hold, in bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock time the step may take.
+    pub timeout: Duration,
+    /// Bytes kept of each of stdout and stderr; writing more fails in the guest.
+    pub output_bytes: u64,
+}
+
+impl Limits {
+    /// The smallest memory cap a pipeline may grant.
+    pub const MIN_MEMORY_BYTES: u64 = 1 << 20;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory_bytes: 256 << 20, timeout: Duration::from_secs(300), output_bytes: 1 << 20 }
+    }
+}
+
+/// Everything a step may touch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Directories it may read.
+    pub read: Vec<DirGrant>,
+    /// Directories it may read and write (created when missing).
+    pub write: Vec<DirGrant>,
+    /// Names of the host environment variables it sees.
+    pub env: Vec<String>,
+    /// Its bounds.
+    pub limits: Limits,
+}
+
+/// Levels of the guest's log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Very detailed.
+    Trace,
+    /// For plugin authors.
+    Debug,
+    /// Normal.
+    Info,
+    /// Something looks wrong.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl LogLevel {
+    /// The word stored in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// What the host does when a guest calls the `host` interface. The runner implements it, so
+/// the sandbox never touches the journal itself.
+pub trait HostCalls: Send + 'static {
+    /// A log line.
+    fn log(&mut self, level: LogLevel, message: String);
+    /// Progress of the step.
+    fn progress(&mut self, done: u64, total: u64, message: String);
+    /// An audit-trail entry.
+    fn note(&mut self, text: String);
+    /// Saves the step's checkpoint.
+    fn checkpoint(&mut self, state: Vec<u8>);
+    /// Reads the task's key/value state.
+    fn get(&mut self, key: &str) -> Option<Vec<u8>>;
+    /// Writes the task's key/value state.
+    fn set(&mut self, key: &str, value: Vec<u8>);
+}
+
+/// Why a step could not run to an answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SandboxError {
+    /// The wasmtime engine could not be set up.
+    #[error("cannot start the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The bytes are not a valid component.
+    #[error("component {digest} does not compile: {message}")]
+    Compile {
+        /// The component's digest.
+        digest: String,
+        /// wasmtime's reason.
+        message: String,
+    },
+    /// The component does not fit the kind of step it is used as.
+    #[error("`{reference}` is not a {expected}: {message}")]
+    WrongKind {
+        /// The plugin or command reference.
+        reference: String,
+        /// `nightshift plugin` or `wasi:cli command`.
+        expected: &'static str,
+        /// wasmtime's reason.
+        message: String,
+    },
+    /// A granted directory could not be opened.
+    #[error("cannot grant {path}: {message}")]
+    Grant {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        message: String,
+    },
+    /// The step ran past its wall-clock limit.
+    #[error("step exceeded its timeout of {}", humanize(*.limit))]
+    Timeout {
+        /// The limit.
+        limit: Duration,
+    },
+    /// The guest tried to grow its memory past the cap.
+    #[error("step exceeded its memory limit of {} (it asked for {})", format_size(*.limit), format_size(*.asked))]
+    Memory {
+        /// The cap.
+        limit: u64,
+        /// What the guest asked for.
+        asked: u64,
+    },
+    /// The guest wrote more than the cap to stdout or stderr.
+    #[error("step exceeded its output limit of {} on {stream}", format_size(*.limit))]
+    Output {
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// The cap.
+        limit: u64,
+    },
+    /// The guest trapped (a panic, an `unreachable`, an out-of-bounds access...).
+    #[error("guest trapped: {message}")]
+    Trap {
+        /// wasmtime's description, with the last line the guest wrote to stderr.
+        message: String,
+    },
+}
+
+fn humanize(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis % 1000 == 0 { format!("{}s", millis / 1000) } else { format!("{millis}ms") }
+}
+
+/// A step's result together with what it wrote to stdout and stderr.
+#[derive(Debug)]
+pub struct Captured<T> {
+    /// The answer, or why there is none.
+    pub outcome: Result<T, SandboxError>,
+    /// What the guest wrote to stdout (at most the output limit).
+    pub stdout: Vec<u8>,
+    /// What the guest wrote to stderr (at most the output limit).
+    pub stderr: Vec<u8>,
+}
+
+/// A component compiled for this engine.
+#[derive(Clone)]
+pub struct Prepared {
+    reference: String,
+    component: Component,
+}
+
+/// The sandbox of a process: engine, linker, compiled-component cache.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<StepState>,
+    cache: cache::CompileCache,
+    compiled: Mutex<HashMap<String, Component>>,
+    _ticker: engine::EpochTicker,
+}
+
+impl Sandbox {
+    /// A sandbox whose compiled components are cached in `cache_dir`.
+    pub fn new(cache_dir: &Path) -> Result<Self, SandboxError> {
+        let engine = engine::build().map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+        world::Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+        let ticker = engine::EpochTicker::start(&engine).map_err(|e| SandboxError::Engine(e.to_string()))?;
+        Ok(Sandbox {
+            cache: cache::CompileCache::new(cache_dir, &engine),
+            engine,
+            linker,
+            compiled: Mutex::new(HashMap::new()),
+            _ticker: ticker,
+        })
+    }
+
+    /// Compiles `source`, or loads it from the cache.
+    pub fn prepare(&self, source: &ComponentSource) -> Result<(Prepared, CacheOutcome), SandboxError> {
+        let mut compiled = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        let (component, outcome) = match compiled.get(&source.digest) {
+            Some(component) => (component.clone(), CacheOutcome::Hit),
+            None => {
+                let (component, outcome) = self.cache.load(&self.engine, &source.digest, &source.bytes)?;
+                compiled.insert(source.digest.clone(), component.clone());
+                (component, outcome)
+            }
+        };
+        Ok((Prepared { reference: source.reference.clone(), component }, outcome))
+    }
+
+    /// Runs a plugin step: instantiates the component and calls its `run` export.
+    pub async fn run_plugin(
+        &self,
+        plugin: &Prepared,
+        grants: &Grants,
+        input: &StepInput,
+        host: Box<dyn HostCalls>,
+    ) -> Captured<Result<StepOutput, StepError>> {
+        let io = Stdio::new(grants.limits.output_bytes, None);
+        let outcome = async {
+            let pre = self
+                .linker
+                .instantiate_pre(&plugin.component)
+                .and_then(PluginPre::new)
+                .map_err(|e| wrong_kind(&plugin.reference, "nightshift plugin", e))?;
+            let mut store = self.store(grants, &io, &[], host)?;
+            let call = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance.call_run(&mut store, input).await
+            };
+            let result = with_deadline(grants.limits.timeout, call).await?;
+            result.map_err(|e| classify(e, &store, grants, &io))
+        }
+        .await;
+        io.finish(outcome)
+    }
+
+    /// Runs a command step: a `wasi:cli/command` component with `args`, returning its exit code.
+    pub async fn run_command(
+        &self,
+        command: &Prepared,
+        grants: &Grants,
+        args: &[String],
+        stdin: Option<&str>,
+        host: Box<dyn HostCalls>,
+    ) -> Captured<i32> {
+        let io = Stdio::new(grants.limits.output_bytes, stdin);
+        let outcome = async {
+            let pre = self
+                .linker
+                .instantiate_pre(&command.component)
+                .and_then(CommandPre::new)
+                .map_err(|e| wrong_kind(&command.reference, "wasi:cli command", e))?;
+            let mut argv = vec![command.reference.clone()];
+            argv.extend(args.iter().cloned());
+            let mut store = self.store(grants, &io, &argv, host)?;
+            let call = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance.wasi_cli_run().call_run(&mut store).await
+            };
+            match with_deadline(grants.limits.timeout, call).await? {
+                Ok(Ok(())) => Ok(0),
+                Ok(Err(())) => Ok(1),
+                Err(e) => match e.downcast_ref::<I32Exit>() {
+                    Some(exit) => Ok(exit.0),
+                    None => Err(classify(e, &store, grants, &io)),
+                },
+            }
+        }
+        .await;
+        io.finish(outcome)
+    }
+
+    fn store(&self, grants: &Grants, io: &Stdio, argv: &[String], host: Box<dyn HostCalls>) -> Result<Store<StepState>, SandboxError> {
+        let wasi = wasi_context(grants, io, argv)?;
+        let state = StepState {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryCap::new(grants.limits.memory_bytes),
+            host,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        let deadline = Instant::now() + grants.limits.timeout;
+        store.set_epoch_deadline(1);
+        // At every tick: stop the guest past its deadline, else let other tasks run.
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+        });
+        Ok(store)
+    }
+}
+
+/// The guest's stdin, stdout and stderr, kept in memory.
+struct Stdio {
+    stdin: MemoryInputPipe,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    cap: u64,
+}
+
+impl Stdio {
+    fn new(cap: u64, stdin: Option<&str>) -> Self {
+        let capacity = usize::try_from(cap).unwrap_or(usize::MAX);
+        Stdio {
+            stdin: MemoryInputPipe::new(stdin.unwrap_or_default().as_bytes().to_vec()),
+            stdout: MemoryOutputPipe::new(capacity),
+            stderr: MemoryOutputPipe::new(capacity),
+            cap,
+        }
+    }
+
+    /// Which stream, if any, is full.
+    fn full(&self) -> Option<&'static str> {
+        let full = |pipe: &MemoryOutputPipe| pipe.contents().len() as u64 >= self.cap;
+        if full(&self.stdout) {
+            Some("stdout")
+        } else if full(&self.stderr) {
+            Some("stderr")
+        } else {
+            None
+        }
+    }
+
+    fn finish<T>(self, outcome: Result<T, SandboxError>) -> Captured<T> {
+        Captured { outcome, stdout: self.stdout.contents().to_vec(), stderr: self.stderr.contents().to_vec() }
+    }
+}
+
+fn wasi_context(grants: &Grants, io: &Stdio, argv: &[String]) -> Result<WasiCtx, SandboxError> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .stdin(io.stdin.clone())
+        .stdout(io.stdout.clone())
+        .stderr(io.stderr.clone())
+        .args(argv)
+        .allow_blocking_current_thread(true);
+    for name in &grants.env {
+        if let Ok(value) = std::env::var(name) {
+            builder.env(name, value);
+        }
+    }
+    let grant_error = |dir: &DirGrant, e: &dyn std::fmt::Display| SandboxError::Grant {
+        path: dir.host.clone(),
+        message: e.to_string(),
+    };
+    for dir in &grants.read {
+        builder.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly).map_err(|e| grant_error(dir, &e))?;
+    }
+    for dir in &grants.write {
+        std::fs::create_dir_all(&dir.host).map_err(|e| grant_error(dir, &e))?;
+        builder.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite).map_err(|e| grant_error(dir, &e))?;
+    }
+    Ok(builder.build())
+}
+
+async fn with_deadline<T>(
+    timeout: Duration,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> Result<wasmtime::Result<T>, SandboxError> {
+    // The epoch deadline stops a computing guest; this one stops a guest waiting in a host call.
+    let grace = Duration::from_millis(500);
+    tokio::time::timeout(timeout + grace, call)
+        .await
+        .map_err(|_| SandboxError::Timeout { limit: timeout })
+}
+
+fn wrong_kind(reference: &str, expected: &'static str, error: wasmtime::Error) -> SandboxError {
+    SandboxError::WrongKind { reference: reference.to_owned(), expected, message: format!("{error:#}") }
+}
+
+/// Names the cause of a failed call: the limit the guest hit, or the trap.
+fn classify(error: wasmtime::Error, store: &Store<StepState>, grants: &Grants, io: &Stdio) -> SandboxError {
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return SandboxError::Timeout { limit: grants.limits.timeout };
+    }
+    if let Some(asked) = store.data().memory.refused {
+        return SandboxError::Memory { limit: grants.limits.memory_bytes, asked: asked as u64 };
+    }
+    if let Some(stream) = io.full() {
+        return SandboxError::Output { stream, limit: grants.limits.output_bytes };
+    }
+    let mut message = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    };
+    let stderr = io.stderr.contents();
+    let last_line = String::from_utf8_lossy(&stderr)
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .map(|line| line.trim().chars().take(300).collect::<String>());
+    if let Some(line) = last_line {
+        message.push_str(&format!(" (stderr: {line})"));
+    }
+    SandboxError::Trap { message }
+}

@@ -1,0 +1,57 @@
+//! The one wasmtime [`Engine`] of a process, and the ticker that drives its epoch.
+//!
+//! Every step's wall-clock deadline is counted in epoch ticks: a thread increments the epoch
+//! every [`TICK`], and each store checks its deadline at every tick.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine};
+
+/// How often the epoch advances: the granularity of timeouts and of yielding.
+pub(crate) const TICK: Duration = Duration::from_millis(10);
+
+/// Builds the engine: Cranelift, the component model, epoch interruption.
+pub(crate) fn build() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    config.parallel_compilation(true);
+    Engine::new(&config)
+}
+
+/// A thread that advances the engine's epoch every [`TICK`] until dropped.
+#[derive(Debug)]
+pub(crate) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub(crate) fn start(engine: &Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.weak();
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new().name("nightshift-epoch".into()).spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(TICK);
+                match engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })?;
+        Ok(EpochTicker { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

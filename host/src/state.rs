@@ -1,0 +1,79 @@
+//! The state directory: where the journal, the artifact store, plugins and keys live.
+//!
+//! By default it is the user's state directory (`$XDG_STATE_HOME/nightshift`, else
+//! `~/.local/state/nightshift`), so one worker serves every project. Architecture invariant:
+//! no guest ever sees it; grants that would cover it are refused by [`crate::manifest`].
+
+use std::path::{Path, PathBuf};
+
+/// Errors locating or creating the state directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Neither `--state`, `NIGHTSHIFT_STATE`, `XDG_STATE_HOME` nor `HOME` is set.
+    #[error("no state directory: set --state, NIGHTSHIFT_STATE, XDG_STATE_HOME or HOME")]
+    NoLocation,
+    /// A directory of the layout could not be created.
+    #[error("cannot create state directory {path}: {source}")]
+    Create {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// An opened (existing, canonical) state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// Where the state directory is when none is given: `$XDG_STATE_HOME/nightshift`, else
+    /// `$HOME/.local/state/nightshift`.
+    pub fn default_location() -> Result<PathBuf, StateError> {
+        if let Some(xdg) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(xdg).join("nightshift"));
+        }
+        std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|home| PathBuf::from(home).join(".local/state/nightshift"))
+            .ok_or(StateError::NoLocation)
+    }
+
+    /// Opens the state directory at `root`, creating its layout when missing.
+    pub fn open(root: &Path) -> Result<Self, StateError> {
+        for dir in [root.to_path_buf(), root.join("cas"), root.join("plugins/cache")] {
+            std::fs::create_dir_all(&dir).map_err(|source| StateError::Create { path: dir, source })?;
+        }
+        let root = root
+            .canonicalize()
+            .map_err(|source| StateError::Create { path: root.to_path_buf(), source })?;
+        Ok(StateDir { root })
+    }
+
+    /// The directory itself (canonical).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The SQLite journal.
+    pub fn journal_path(&self) -> PathBuf {
+        self.root.join("journal.db")
+    }
+
+    /// The content-addressed artifact store.
+    pub fn cas_dir(&self) -> PathBuf {
+        self.root.join("cas")
+    }
+
+    /// Installed plugins, one `<name>.wasm` each.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.root.join("plugins")
+    }
+
+    /// Precompiled components, keyed by component digest and engine.
+    pub fn compile_cache_dir(&self) -> PathBuf {
+        self.root.join("plugins/cache")
+    }
+}

@@ -1,0 +1,130 @@
+//! Write a Nightshift plugin as one typed Rust function.
+//!
+//! A plugin is a WebAssembly component of the `nightshift:plugin` world (see `wit/plugin.wit`).
+//! This crate binds that world once, so a plugin crate holds no bindings code: it writes a
+//! function from [`Input`] to [`Output`] and names it in [`export_plugin!`].
+//!
+//! ```no_run
+//! use nightshift_plugin_sdk::{export_plugin, Error, Input, Output};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Params {
+//!     name: String,
+//! }
+//!
+//! fn greet(input: Input<Params>) -> Result<Output, Error> {
+//!     nightshift_plugin_sdk::log::info(&format!("greeting {}", input.params.name));
+//!     Ok(Output::new(format!("hello, {}", input.params.name)))
+//! }
+//!
+//! export_plugin!(greet);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2`; the component is
+//! `target/wasm32-wasip2/release/<crate>.wasm`.
+
+// Lets the generated bindings name this crate by its absolute path, as plugin crates do.
+extern crate self as nightshift_plugin_sdk;
+
+mod output;
+mod step;
+
+pub use output::{Check, Error, Output};
+pub use step::Input;
+
+/// The raw bindings of the `nightshift:plugin` world, generated once by wit-bindgen.
+///
+/// Plugins need not use them: [`export_plugin!`] and the functions of this crate wrap them.
+#[allow(missing_docs, unsafe_code, unreachable_pub, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "export_world",
+        default_bindings_module: "::nightshift_plugin_sdk::bindings",
+        runtime_path: "::nightshift_plugin_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+/// Logging to the task's event log, shown by `nightshift logs`.
+pub mod log {
+    use crate::bindings::nightshift::plugin::host::{self, Level};
+
+    /// Logs a message at debug level.
+    pub fn debug(message: &str) {
+        host::log(Level::Debug, message);
+    }
+    /// Logs a message at info level.
+    pub fn info(message: &str) {
+        host::log(Level::Info, message);
+    }
+    /// Logs a message at warn level.
+    pub fn warn(message: &str) {
+        host::log(Level::Warn, message);
+    }
+    /// Logs a message at error level.
+    pub fn error(message: &str) {
+        host::log(Level::Error, message);
+    }
+}
+
+/// Reports how far the step has come (`done` of `total`), shown while it runs.
+pub fn progress(done: u64, total: u64, message: &str) {
+    bindings::nightshift::plugin::host::progress(done, total, message);
+}
+
+/// Adds an entry to the task's audit trail.
+pub fn note(text: &str) {
+    bindings::nightshift::plugin::host::note(text);
+}
+
+/// Saves progress inside the step; a later attempt receives it as [`Input::checkpoint`].
+pub fn checkpoint(state: &[u8]) {
+    bindings::nightshift::plugin::host::checkpoint(state);
+}
+
+/// The task's key/value state, shared by its steps.
+pub mod kv {
+    use crate::bindings::nightshift::plugin::host;
+
+    /// Reads the value stored under `key`, if any.
+    pub fn get(key: &str) -> Option<Vec<u8>> {
+        host::get(key)
+    }
+    /// Stores `value` under `key`.
+    pub fn set(key: &str, value: &[u8]) {
+        host::set(key, value);
+    }
+}
+
+/// Exports a function `fn(Input<P>) -> Result<Output, Error>` as the plugin's `run`.
+///
+/// `P` is any type that implements `serde::Deserialize`: the step's `params` are decoded
+/// into it, and params that do not decode fail the step with a fatal error naming the field.
+#[macro_export]
+macro_rules! export_plugin {
+    ($run:path) => {
+        struct NightshiftPlugin;
+
+        impl $crate::bindings::Guest for NightshiftPlugin {
+            fn run(
+                input: $crate::bindings::nightshift::plugin::types::StepInput,
+            ) -> ::core::result::Result<
+                $crate::bindings::nightshift::plugin::types::StepOutput,
+                $crate::bindings::nightshift::plugin::types::StepError,
+            > {
+                $crate::__private::dispatch(input, $run)
+            }
+        }
+
+        $crate::bindings::export_world!(NightshiftPlugin);
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+
+    pub use crate::step::dispatch;
+}

@@ -1,0 +1,18 @@
+//! A plain `wasi:cli` command, no Nightshift in it: prints the line count of each file named
+//! in its arguments, like `wc -l`, and exits 3 when a file cannot be read.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut status = ExitCode::SUCCESS;
+    for path in std::env::args().skip(1) {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => println!("{} {path}", text.lines().count()),
+            Err(e) => {
+                eprintln!("line-count: {path}: {e}");
+                status = ExitCode::from(3);
+            }
+        }
+    }
+    status
+}
