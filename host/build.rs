@@ -16,13 +16,25 @@ const PLUGINS: &[(&str, &str, &str)] = &[
 ];
 /// (package, component file, constant name)
 const GUESTS: &[(&str, &str, &str)] = &[
-    ("nightshift-test-guests", "nightshift_test_guests.wasm", "HOSTILE_PLUGIN"),
-    ("nightshift-test-guests", "line-count.wasm", "LINE_COUNT_COMMAND"),
+    (
+        "nightshift-test-guests",
+        "nightshift_test_guests.wasm",
+        "HOSTILE_PLUGIN",
+    ),
+    (
+        "nightshift-test-guests",
+        "line-count.wasm",
+        "LINE_COUNT_COMMAND",
+    ),
 ];
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host/ sits in the workspace root").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ sits in the workspace root")
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     for watched in ["plugin-sdk", "plugins", "tests/guests", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
@@ -36,11 +48,18 @@ fn main() {
     build_guests(&root, &target_dir);
     let artifacts = target_dir.join(TARGET).join("release");
 
-    let mut bundled = String::from("/// Plugins built from `plugins/` and embedded in the binary: (name, component bytes).\n");
+    let mut bundled = String::from(
+        "/// Plugins built from `plugins/` and embedded in the binary: (name, component bytes).\n",
+    );
     bundled.push_str("pub(crate) const BUNDLED: &[(&str, &[u8])] = &[\n");
     for (_, file, name) in PLUGINS {
         let path = artifacts.join(file);
-        writeln!(bundled, "    ({name:?}, include_bytes!({:?})),", path.display().to_string()).expect("write to string");
+        writeln!(
+            bundled,
+            "    ({name:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        )
+        .expect("write to string");
     }
     bundled.push_str("];\n");
     std::fs::write(out_dir.join("bundled_plugins.rs"), bundled).expect("write bundled_plugins.rs");
@@ -48,7 +67,12 @@ fn main() {
     let mut guests = String::new();
     for (_, file, constant) in GUESTS {
         let path = artifacts.join(file);
-        writeln!(guests, "pub const {constant}: &str = {:?};", path.display().to_string()).expect("write to string");
+        writeln!(
+            guests,
+            "pub(crate) const {constant}: &str = {:?};",
+            path.display().to_string()
+        )
+        .expect("write to string");
     }
     std::fs::write(out_dir.join("test_guests.rs"), guests).expect("write test_guests.rs");
 }

@@ -20,7 +20,12 @@ use nightshift::state::StateDir;
 /// directories, environment variables, memory and time the pipeline grants it. Every
 /// task, step, event and artifact is recorded in the journal of the state directory.
 #[derive(Debug, Parser)]
-#[command(name = "nightshift", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "nightshift",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub(crate) struct Cli {
     /// The state directory: journal, artifacts, plugins, keys
     /// [default: $XDG_STATE_HOME/nightshift or ~/.local/state/nightshift]
@@ -67,7 +72,8 @@ pub(crate) fn open_state(state: Option<PathBuf>) -> anyhow::Result<StateDir> {
 
 /// Opens the journal of a state directory.
 pub(crate) fn open_journal(state: &StateDir) -> anyhow::Result<Journal> {
-    Journal::open(&state.journal_path()).with_context(|| format!("state directory {}", state.root().display()))
+    Journal::open(&state.journal_path())
+        .with_context(|| format!("state directory {}", state.root().display()))
 }
 
 /// 2 for input the user must fix, 1 for everything else.
@@ -91,7 +97,10 @@ pub(crate) fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Prints `value` as pretty JSON on stdout.

@@ -13,8 +13,8 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use rows::{
-    ArtifactRow, EventRow, NewArtifact, NewEvent, NewStep, NewTask, StepResult, StepRow, StepStatus,
-    TaskRow, TaskStatus,
+    ArtifactRow, EventRow, NewArtifact, NewEvent, NewStep, NewTask, StepResult, StepRow,
+    StepStatus, TaskRow, TaskStatus,
 };
 
 /// Errors of the journal.
@@ -32,7 +32,9 @@ pub enum JournalError {
         source: rusqlite::Error,
     },
     /// The journal was written by a newer Nightshift.
-    #[error("the journal has schema version {found}, newer than the {supported} this nightshift knows; upgrade nightshift")]
+    #[error(
+        "the journal has schema version {found}, newer than the {supported} this nightshift knows; upgrade nightshift"
+    )]
     NewerSchema {
         /// The version found in the file.
         found: u32,
@@ -75,10 +77,15 @@ pub struct Journal {
 impl Journal {
     /// Opens (creating if needed) the journal at `path` and migrates its schema.
     pub fn open(path: &Path) -> Result<Self> {
-        let mut conn = Connection::open(path)
-            .map_err(|source| JournalError::Open { path: path.to_path_buf(), source })?;
+        let mut conn = Connection::open(path).map_err(|source| JournalError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         schema::prepare(&mut conn)?;
-        Ok(Journal { conn: Mutex::new(conn), path: path.to_path_buf() })
+        Ok(Journal {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
     }
 
     /// The journal file.
@@ -89,7 +96,9 @@ impl Journal {
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent: its own
         // transactions roll back. Keep going with the connection.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records a new task, running from now, with all its steps pending.
@@ -145,7 +154,10 @@ impl Journal {
              WHERE task_id = ?1 AND step_id = ?2",
             params![task_id, step_id, StepStatus::Running.as_str(), attempt, now],
         )?;
-        tx.execute("UPDATE tasks SET current_step = ?2 WHERE id = ?1", params![task_id, step_id])?;
+        tx.execute(
+            "UPDATE tasks SET current_step = ?2 WHERE id = ?1",
+            params![task_id, step_id],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -165,7 +177,14 @@ impl Journal {
         tx.execute(
             "UPDATE attempts SET status = ?4, error = ?5, finished_at = ?6
              WHERE task_id = ?1 AND step_id = ?2 AND attempt = ?3",
-            params![task_id, step_id, attempt, result.status.as_str(), result.error, now],
+            params![
+                task_id,
+                step_id,
+                attempt,
+                result.status.as_str(),
+                result.error,
+                now
+            ],
         )?;
         tx.execute(
             "UPDATE steps SET status = ?3, summary = ?4, data = ?5, checks = ?6, caveats = ?7,
@@ -208,7 +227,11 @@ impl Journal {
     pub fn skip_pending_steps(&self, task_id: &str) -> Result<()> {
         self.conn().execute(
             "UPDATE steps SET status = ?2 WHERE task_id = ?1 AND status = ?3",
-            params![task_id, StepStatus::Skipped.as_str(), StepStatus::Pending.as_str()],
+            params![
+                task_id,
+                StepStatus::Skipped.as_str(),
+                StepStatus::Pending.as_str()
+            ],
         )?;
         Ok(())
     }
@@ -253,7 +276,10 @@ impl Journal {
             .collect::<Result<Vec<_>, _>>()?;
         match found.len() {
             0 => Err(JournalError::TaskNotFound(id_or_prefix.to_owned())),
-            1 => found.into_iter().next().ok_or_else(|| JournalError::TaskNotFound(id_or_prefix.to_owned())),
+            1 => found
+                .into_iter()
+                .next()
+                .ok_or_else(|| JournalError::TaskNotFound(id_or_prefix.to_owned())),
             _ => {
                 if let Some(exact) = found.iter().find(|t| t.id == id_or_prefix) {
                     return Ok(exact.clone());
@@ -263,7 +289,10 @@ impl Journal {
                     [id_or_prefix],
                     |row| row.get(0),
                 )?;
-                Err(JournalError::AmbiguousTask { prefix: id_or_prefix.to_owned(), count: count as usize })
+                Err(JournalError::AmbiguousTask {
+                    prefix: id_or_prefix.to_owned(),
+                    count: count as usize,
+                })
             }
         }
     }
@@ -317,9 +346,11 @@ impl Journal {
     pub fn kv_get(&self, task_id: &str, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn()
-            .query_row("SELECT value FROM kv WHERE task_id = ?1 AND key = ?2", params![task_id, key], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT value FROM kv WHERE task_id = ?1 AND key = ?2",
+                params![task_id, key],
+                |row| row.get(0),
+            )
             .optional()?)
     }
 

@@ -157,15 +157,28 @@ impl StepKind {
 impl Plan {
     /// Reads and checks the pipeline at `path`.
     pub fn load(path: &Path, options: &LoadOptions<'_>) -> Result<Plan, ManifestError> {
-        let bytes = std::fs::read(path).map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
-        let workspace = options.workspace.canonicalize().map_err(|e| ManifestError::Workspace {
-            path: options.workspace.to_path_buf(),
-            message: e.to_string(),
+        let bytes = std::fs::read(path).map_err(|source| ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
         })?;
+        let workspace = options
+            .workspace
+            .canonicalize()
+            .map_err(|e| ManifestError::Workspace {
+                path: options.workspace.to_path_buf(),
+                message: e.to_string(),
+            })?;
         if !workspace.is_dir() {
-            return Err(ManifestError::Workspace { path: workspace, message: "is not a directory".into() });
+            return Err(ManifestError::Workspace {
+                path: workspace,
+                message: "is not a directory".into(),
+            });
         }
-        let loader = Loader { file: path, options, workspace: &workspace };
+        let loader = Loader {
+            file: path,
+            options,
+            workspace: &workspace,
+        };
         let text = String::from_utf8(bytes.clone()).map_err(|_| ManifestError::Syntax {
             file: path.to_path_buf(),
             message: "the file is not UTF-8".into(),
@@ -177,12 +190,20 @@ impl Plan {
         for (index, step) in raw.steps.iter().enumerate() {
             let location = StepLocation(Some((index, step.id.clone())));
             if !seen.insert(step.id.as_str()) {
-                return Err(loader.field(location, "id", format!("`{}` is used by an earlier step", step.id)));
+                return Err(loader.field(
+                    location,
+                    "id",
+                    format!("`{}` is used by an earlier step", step.id),
+                ));
             }
             steps.push(loader.step(step, location, &plan_params)?);
         }
         if steps.is_empty() {
-            return Err(loader.field(StepLocation::default(), "step", "the pipeline has no steps; add a [[step]]"));
+            return Err(loader.field(
+                StepLocation::default(),
+                "step",
+                "the pipeline has no steps; add a [[step]]",
+            ));
         }
         Ok(Plan {
             name: raw.name,
@@ -203,7 +224,12 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn field(&self, location: StepLocation, field: impl Into<String>, message: impl Into<String>) -> ManifestError {
+    fn field(
+        &self,
+        location: StepLocation,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ManifestError {
         ManifestError::Field {
             file: self.file.to_path_buf(),
             location,
@@ -217,7 +243,11 @@ impl Loader<'_> {
             file: self.file.to_path_buf(),
             message: e.to_string().trim().to_owned(),
         })?;
-        let steps = value.get("step").and_then(toml::Value::as_array).cloned().unwrap_or_default();
+        let steps = value
+            .get("step")
+            .and_then(toml::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         serde_path_to_error::deserialize(toml::Value::Table(value)).map_err(|e| {
             let path = e.path().to_string();
             let (location, field) = locate(&path, &steps);
@@ -232,9 +262,15 @@ impl Loader<'_> {
         for (key, value) in &raw.params {
             let text = match value {
                 toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => value.to_string(),
+                toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                    value.to_string()
+                }
                 _ => {
-                    return Err(self.field(StepLocation::default(), format!("params.{key}"), "must be a string, number or boolean"));
+                    return Err(self.field(
+                        StepLocation::default(),
+                        format!("params.{key}"),
+                        "must be a string, number or boolean",
+                    ));
                 }
             };
             params.insert(key.clone(), text);
@@ -244,7 +280,14 @@ impl Loader<'_> {
                 let declared = if params.is_empty() {
                     "it declares none".to_owned()
                 } else {
-                    format!("it declares {}", params.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "it declares {}",
+                        params
+                            .keys()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
                 return Err(self.field(
                     StepLocation::default(),
@@ -257,8 +300,17 @@ impl Loader<'_> {
         Ok(params)
     }
 
-    fn step(&self, raw: &RawStep, location: StepLocation, params: &BTreeMap<String, String>) -> Result<StepPlan, ManifestError> {
-        let valid_id = !raw.id.is_empty() && raw.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    fn step(
+        &self,
+        raw: &RawStep,
+        location: StepLocation,
+        params: &BTreeMap<String, String>,
+    ) -> Result<StepPlan, ManifestError> {
+        let valid_id = !raw.id.is_empty()
+            && raw
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid_id {
             return Err(self.field(location, "id", "use letters, digits, `-` and `_` only"));
         }
@@ -276,17 +328,29 @@ impl Loader<'_> {
             (Some(plugin), None) => {
                 if raw.args.is_some() || raw.stdin.is_some() {
                     let field = if raw.args.is_some() { "args" } else { "stdin" };
-                    return Err(self.field(location, field, "only a `command` step takes it; a plugin step takes `params`"));
+                    return Err(self.field(
+                        location,
+                        field,
+                        "only a `command` step takes it; a plugin step takes `params`",
+                    ));
                 }
                 let table = raw.params.clone().unwrap_or_default();
-                let params = substitute_json(toml_to_json(toml::Value::Table(table)), &|field, text| {
-                    substitute(&format!("params.{field}"), text)
-                })?;
-                StepKind::Plugin { component: resolve("plugin", plugin)?, params }
+                let params =
+                    substitute_json(toml_to_json(toml::Value::Table(table)), &|field, text| {
+                        substitute(&format!("params.{field}"), text)
+                    })?;
+                StepKind::Plugin {
+                    component: resolve("plugin", plugin)?,
+                    params,
+                }
             }
             (None, Some(command)) => {
                 if raw.params.is_some() {
-                    return Err(self.field(location, "params", "a `command` step takes `args` and `stdin`, not `params`"));
+                    return Err(self.field(
+                        location,
+                        "params",
+                        "a `command` step takes `args` and `stdin`, not `params`",
+                    ));
                 }
                 let args = raw
                     .args
@@ -295,15 +359,43 @@ impl Loader<'_> {
                     .enumerate()
                     .map(|(i, arg)| substitute(&format!("args[{i}]"), arg))
                     .collect::<Result<_, _>>()?;
-                let stdin = raw.stdin.as_deref().map(|s| substitute("stdin", s)).transpose()?;
-                StepKind::Command { component: resolve("command", command)?, args, stdin }
+                let stdin = raw
+                    .stdin
+                    .as_deref()
+                    .map(|s| substitute("stdin", s))
+                    .transpose()?;
+                StepKind::Command {
+                    component: resolve("command", command)?,
+                    args,
+                    stdin,
+                }
             }
-            (Some(_), Some(_)) => return Err(self.field(location, "command", "a step has either `plugin` or `command`, not both")),
-            (None, None) => return Err(self.field(location, "plugin", "missing; name a `plugin` or a `command` to run")),
+            (Some(_), Some(_)) => {
+                return Err(self.field(
+                    location,
+                    "command",
+                    "a step has either `plugin` or `command`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(self.field(
+                    location,
+                    "plugin",
+                    "missing; name a `plugin` or a `command` to run",
+                ));
+            }
         };
-        let cx = grants::GrantContext { workspace: self.workspace, state_dir: self.options.state_dir };
-        let grants = grants::resolve(&raw.grants, &cx).map_err(|e| self.field(location.clone(), e.field, e.message))?;
-        Ok(StepPlan { id: raw.id.clone(), kind, grants })
+        let cx = grants::GrantContext {
+            workspace: self.workspace,
+            state_dir: self.options.state_dir,
+        };
+        let grants = grants::resolve(&raw.grants, &cx)
+            .map_err(|e| self.field(location.clone(), e.field, e.message))?;
+        Ok(StepPlan {
+            id: raw.id.clone(),
+            kind,
+            grants,
+        })
     }
 }
 
@@ -336,11 +428,13 @@ fn substitute(text: &str, params: &BTreeMap<String, String>) -> Result<String, S
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
         let name = &after[..end];
-        let value = params
-            .get(name)
-            .ok_or_else(|| format!("`${{{name}}}` names no parameter; declare it under [params]"))?;
+        let value = params.get(name).ok_or_else(|| {
+            format!("`${{{name}}}` names no parameter; declare it under [params]")
+        })?;
         out.push_str(value);
         rest = &after[end + 1..];
     }
@@ -369,7 +463,11 @@ fn substitute_json(
             serde_json::Value::Object(map) => serde_json::Value::Object(
                 map.into_iter()
                     .map(|(k, v)| {
-                        let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                        let child = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
                         Ok((k, walk(v, &child, substitute)?))
                     })
                     .collect::<Result<_, ManifestError>>()?,
@@ -387,10 +485,15 @@ fn toml_to_json(value: toml::Value) -> serde_json::Value {
         toml::Value::Float(f) => serde_json::Value::from(f),
         toml::Value::Boolean(b) => serde_json::Value::Bool(b),
         toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
-        toml::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(toml_to_json).collect()),
-        toml::Value::Table(table) => {
-            serde_json::Value::Object(table.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
+        toml::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(toml_to_json).collect())
         }
+        toml::Value::Table(table) => serde_json::Value::Object(
+            table
+                .into_iter()
+                .map(|(k, v)| (k, toml_to_json(v)))
+                .collect(),
+        ),
     }
 }
 

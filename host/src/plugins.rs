@@ -35,7 +35,9 @@ pub struct ComponentSource {
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
     /// No plugin of that name exists.
-    #[error("no plugin named `{name}` (bundled: {bundled}; installed: {installed}); give a path to a .wasm file to use another")]
+    #[error(
+        "no plugin named `{name}` (bundled: {bundled}; installed: {installed}); give a path to a .wasm file to use another"
+    )]
     Unknown {
         /// The name asked for.
         name: String,
@@ -63,7 +65,9 @@ pub struct Catalog {
 impl Catalog {
     /// A catalog of the bundled plugins and those installed in `installed_dir`.
     pub fn new(installed_dir: impl Into<PathBuf>) -> Self {
-        Catalog { installed_dir: installed_dir.into() }
+        Catalog {
+            installed_dir: installed_dir.into(),
+        }
     }
 
     /// The names of the bundled plugins.
@@ -73,7 +77,11 @@ impl Catalog {
 
     /// Finds `reference`: a path (containing `/` or ending in `.wasm`, relative to `base_dir`),
     /// else an installed plugin, else a bundled one.
-    pub fn resolve(&self, reference: &str, base_dir: &Path) -> Result<ComponentSource, LookupError> {
+    pub fn resolve(
+        &self,
+        reference: &str,
+        base_dir: &Path,
+    ) -> Result<ComponentSource, LookupError> {
         if reference.contains('/') || reference.ends_with(".wasm") {
             let path = base_dir.join(reference);
             return read(reference, &path, Origin::File(path.clone()));
@@ -101,7 +109,12 @@ impl Catalog {
         let mut names: Vec<String> = std::fs::read_dir(&self.installed_dir)
             .ok()?
             .flatten()
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".wasm").map(str::to_owned))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".wasm")
+                    .map(str::to_owned)
+            })
             .collect();
         names.sort();
         (!names.is_empty()).then(|| names.join(", "))
@@ -109,7 +122,10 @@ impl Catalog {
 }
 
 fn read(reference: &str, path: &Path, origin: Origin) -> Result<ComponentSource, LookupError> {
-    let bytes = std::fs::read(path).map_err(|source| LookupError::Read { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| LookupError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(ComponentSource {
         reference: reference.to_owned(),
         origin,

@@ -111,24 +111,46 @@ pub fn build(journal: &Journal, task_id: &str) -> Result<Report, JournalError> {
     let mut checks = Vec::new();
     let mut caveats = Vec::new();
     for step in &steps {
-        let parsed: Vec<CheckReport> = step.checks.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+        let parsed: Vec<CheckReport> = step
+            .checks
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
         for mut check in parsed {
             check.step = step.step_id.clone();
             if !check.passed {
-                caveats.push(format!("step `{}`: check `{}` failed: {}", step.step_id, check.name, check.detail));
+                caveats.push(format!(
+                    "step `{}`: check `{}` failed: {}",
+                    step.step_id, check.name, check.detail
+                ));
             }
             checks.push(check);
         }
-        let declared: Vec<String> = step.caveats.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
-        caveats.extend(declared.into_iter().map(|c| format!("step `{}`: {c}", step.step_id)));
+        let declared: Vec<String> = step
+            .caveats
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        caveats.extend(
+            declared
+                .into_iter()
+                .map(|c| format!("step `{}`: {c}", step.step_id)),
+        );
         if step.status == StepStatus::Skipped {
-            caveats.push(format!("step `{}` was skipped because an earlier step failed", step.step_id));
+            caveats.push(format!(
+                "step `{}` was skipped because an earlier step failed",
+                step.step_id
+            ));
         }
     }
 
     Ok(Report {
         schema: SCHEMA,
-        pipeline: PipelineRef { name: task.pipeline, path: task.pipeline_path, digest: task.pipeline_digest },
+        pipeline: PipelineRef {
+            name: task.pipeline,
+            path: task.pipeline_path,
+            digest: task.pipeline_digest,
+        },
         workspace: task.workspace,
         status: task.status,
         started_at: task.started_at,
@@ -152,7 +174,10 @@ fn step_report(step: &StepRow) -> StepReport {
         duration_ms: step.duration_ms,
         summary: step.summary.clone(),
         error: step.error.clone(),
-        data: step.data.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+        data: step
+            .data
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok()),
     }
 }
 
@@ -161,7 +186,11 @@ fn changed_files(steps: &[StepRow], artifacts: Vec<ArtifactRow>) -> Vec<Changed>
     artifacts
         .into_iter()
         .filter(|a| a.kind == "file")
-        .filter(|a| steps.iter().any(|s| s.step_id == a.step_id && s.attempts == a.attempt))
+        .filter(|a| {
+            steps
+                .iter()
+                .any(|s| s.step_id == a.step_id && s.attempts == a.attempt)
+        })
         .map(|a| Changed {
             path: a.name,
             change: a.change.unwrap_or_default(),
@@ -178,24 +207,53 @@ impl Report {
         let mut md = String::new();
         let _ = writeln!(md, "# {} — {}\n", self.pipeline.name, self.status);
         let _ = writeln!(md, "Task `{}` in `{}`.\n", self.task_id, self.workspace);
-        let _ = writeln!(md, "| step | plugin | status | time | result |\n| --- | --- | --- | ---: | --- |");
+        let _ = writeln!(
+            md,
+            "| step | plugin | status | time | result |\n| --- | --- | --- | ---: | --- |"
+        );
         for step in &self.steps {
-            let time = step.duration_ms.map(|ms| format!("{ms} ms")).unwrap_or_default();
-            let result = step.error.as_deref().or(step.summary.as_deref()).unwrap_or("");
-            let _ = writeln!(md, "| {} | {} | {} | {time} | {} |", step.id, step.plugin, step.status, result.replace('|', "\\|"));
+            let time = step
+                .duration_ms
+                .map(|ms| format!("{ms} ms"))
+                .unwrap_or_default();
+            let result = step
+                .error
+                .as_deref()
+                .or(step.summary.as_deref())
+                .unwrap_or("");
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {time} | {} |",
+                step.id,
+                step.plugin,
+                step.status,
+                result.replace('|', "\\|")
+            );
         }
         if !self.checks.is_empty() {
             let _ = writeln!(md, "\n## Checks\n");
             for check in &self.checks {
                 let mark = if check.passed { "pass" } else { "FAIL" };
-                let _ = writeln!(md, "- {mark} `{}` {}: {}", check.step, check.name, check.detail);
+                let _ = writeln!(
+                    md,
+                    "- {mark} `{}` {}: {}",
+                    check.step, check.name, check.detail
+                );
             }
         }
         if !self.changed.is_empty() {
             let _ = writeln!(md, "\n## Changed\n");
             for file in &self.changed {
-                let digest = file.blake3.as_deref().map(|d| &d[..d.len().min(16)]).unwrap_or("-");
-                let _ = writeln!(md, "- {} `{}` ({} bytes, blake3 {digest}…) by `{}`", file.change, file.path, file.bytes, file.step);
+                let digest = file
+                    .blake3
+                    .as_deref()
+                    .map(|d| &d[..d.len().min(16)])
+                    .unwrap_or("-");
+                let _ = writeln!(
+                    md,
+                    "- {} `{}` ({} bytes, blake3 {digest}…) by `{}`",
+                    file.change, file.path, file.bytes, file.step
+                );
             }
         }
         if !self.caveats.is_empty() {

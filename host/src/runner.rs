@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use crate::evidence::{Cas, CasError, Snapshot};
 use crate::journal::{
-    Journal, JournalError, NewArtifact, NewEvent, NewStep, NewTask, StepResult, StepStatus, TaskStatus,
+    Journal, JournalError, NewArtifact, NewEvent, NewStep, NewTask, StepResult, StepStatus,
+    TaskStatus,
 };
 use crate::manifest::{Plan, StepKind, StepPlan};
 use crate::sandbox::{Captured, PriorOutput, Sandbox, SandboxError, StepError, StepInput};
@@ -72,11 +73,19 @@ struct AttemptRecord {
 impl Runner {
     /// A runner over these stores.
     pub fn new(journal: Arc<Journal>, sandbox: Arc<Sandbox>, cas: Cas) -> Self {
-        Runner { journal, sandbox, cas }
+        Runner {
+            journal,
+            sandbox,
+            cas,
+        }
     }
 
     /// Records a new task for `plan` and runs it to the end.
-    pub async fn run(&self, plan: &Plan, observer: Arc<dyn Observer>) -> Result<TaskOutcome, RunError> {
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        observer: Arc<dyn Observer>,
+    ) -> Result<TaskOutcome, RunError> {
         let task_id = uuid::Uuid::now_v7().simple().to_string();
         let params = serde_json::to_string(&plan.params).unwrap_or_else(|_| "{}".into());
         let source = plan.source.display().to_string();
@@ -108,11 +117,29 @@ impl Runner {
             let attempt = 1;
             self.journal.start_attempt(&task_id, &step.id, attempt)?;
             let started = Instant::now();
-            let mut record = self.attempt(&task_id, step, attempt, &prior, &observer).await?;
+            let mut record = self
+                .attempt(&task_id, step, attempt, &prior, &observer)
+                .await?;
             record.result.duration_ms = started.elapsed().as_millis() as u64;
-            self.journal.finish_attempt(&task_id, &step.id, attempt, &record.result, &record.artifacts)?;
-            let detail = record.result.error.as_deref().or(record.result.summary.as_deref()).unwrap_or("");
-            observer.step_finished(&step.id, record.result.status, record.result.duration_ms, detail);
+            self.journal.finish_attempt(
+                &task_id,
+                &step.id,
+                attempt,
+                &record.result,
+                &record.artifacts,
+            )?;
+            let detail = record
+                .result
+                .error
+                .as_deref()
+                .or(record.result.summary.as_deref())
+                .unwrap_or("");
+            observer.step_finished(
+                &step.id,
+                record.result.status,
+                record.result.duration_ms,
+                detail,
+            );
             if record.result.status != StepStatus::Succeeded {
                 status = TaskStatus::Failed;
                 self.journal.skip_pending_steps(&task_id)?;
@@ -133,22 +160,38 @@ impl Runner {
         prior: &[PriorOutput],
         observer: &Arc<dyn Observer>,
     ) -> Result<AttemptRecord, RunError> {
-        let scope = EventScope { journal: &self.journal, task_id, step_id: &step.id, attempt };
+        let scope = EventScope {
+            journal: &self.journal,
+            task_id,
+            step_id: &step.id,
+            attempt,
+        };
         let component = step.kind.component();
         let prepared = match self.sandbox.prepare(component) {
             Ok((prepared, cache)) => {
                 let message = match cache {
-                    crate::sandbox::CacheOutcome::Hit => format!("loaded precompiled {}", component.reference),
-                    crate::sandbox::CacheOutcome::Compiled => format!("compiled {}", component.reference),
+                    crate::sandbox::CacheOutcome::Hit => {
+                        format!("loaded precompiled {}", component.reference)
+                    }
+                    crate::sandbox::CacheOutcome::Compiled => {
+                        format!("compiled {}", component.reference)
+                    }
                 };
-                let data = serde_json::json!({ "cache": cache.as_str(), "digest": component.digest }).to_string();
+                let data =
+                    serde_json::json!({ "cache": cache.as_str(), "digest": component.digest })
+                        .to_string();
                 scope.append("cache", Some("debug"), &message, Some(&data))?;
                 prepared
             }
             Err(e) => return Ok(failed(e.to_string())),
         };
 
-        let write_dirs: Vec<_> = step.grants.write.iter().map(|d| (d.host.as_path(), d.guest.as_str())).collect();
+        let write_dirs: Vec<_> = step
+            .grants
+            .write
+            .iter()
+            .map(|d| (d.host.as_path(), d.guest.as_str()))
+            .collect();
         let before = Snapshot::take(write_dirs.iter().copied());
         let host = Box::new(JournalHost::new(
             Arc::clone(&self.journal),
@@ -168,7 +211,10 @@ impl Runner {
                     prior: prior.to_vec(),
                     checkpoint: self.journal.checkpoint(task_id, &step.id)?,
                 };
-                let captured = self.sandbox.run_plugin(&prepared, &step.grants, &input, host).await;
+                let captured = self
+                    .sandbox
+                    .run_plugin(&prepared, &step.grants, &input, host)
+                    .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
                 let mut record = plugin_record(outcome);
                 record.artifacts = artifacts;
@@ -178,7 +224,10 @@ impl Runner {
                 record
             }
             StepKind::Command { args, stdin, .. } => {
-                let captured = self.sandbox.run_command(&prepared, &step.grants, args, stdin.as_deref(), host).await;
+                let captured = self
+                    .sandbox
+                    .run_command(&prepared, &step.grants, args, stdin.as_deref(), host)
+                    .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
                 let mut record = command_record(outcome);
                 record.artifacts = artifacts;
@@ -246,7 +295,13 @@ struct EventScope<'a> {
 }
 
 impl EventScope<'_> {
-    fn append(&self, kind: &str, level: Option<&str>, message: &str, data: Option<&str>) -> Result<(), JournalError> {
+    fn append(
+        &self,
+        kind: &str,
+        level: Option<&str>,
+        message: &str,
+        data: Option<&str>,
+    ) -> Result<(), JournalError> {
         self.journal.append_event(&NewEvent {
             task_id: self.task_id,
             step_id: Some(self.step_id),
@@ -275,11 +330,15 @@ fn failed(error: String) -> AttemptRecord {
     }
 }
 
-fn plugin_record(outcome: Result<Result<crate::sandbox::StepOutput, StepError>, SandboxError>) -> AttemptRecord {
+fn plugin_record(
+    outcome: Result<Result<crate::sandbox::StepOutput, StepError>, SandboxError>,
+) -> AttemptRecord {
     let output = match outcome {
         Err(e) => return failed(e.to_string()),
         Ok(Err(StepError::Fatal(message))) => return failed(format!("plugin failed: {message}")),
-        Ok(Err(StepError::Retryable(message))) => return failed(format!("plugin failed (retryable): {message}")),
+        Ok(Err(StepError::Retryable(message))) => {
+            return failed(format!("plugin failed (retryable): {message}"));
+        }
         Ok(Ok(output)) => output,
     };
     let data = match serde_json::from_str::<serde_json::Value>(&output.data) {
@@ -302,7 +361,10 @@ fn plugin_record(outcome: Result<Result<crate::sandbox::StepOutput, StepError>, 
             duration_ms: 0,
         },
         artifacts: Vec::new(),
-        prior: Some(PriorOutput { step_id: String::new(), data }),
+        prior: Some(PriorOutput {
+            step_id: String::new(),
+            data,
+        }),
     }
 }
 

@@ -62,7 +62,11 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: 256 << 20, timeout: Duration::from_secs(300), output_bytes: 1 << 20 }
+        Limits {
+            memory_bytes: 256 << 20,
+            timeout: Duration::from_secs(300),
+            output_bytes: 1 << 20,
+        }
     }
 }
 
@@ -188,7 +192,11 @@ pub enum SandboxError {
 
 fn humanize(duration: Duration) -> String {
     let millis = duration.as_millis();
-    if millis % 1000 == 0 { format!("{}s", millis / 1000) } else { format!("{millis}ms") }
+    if millis.is_multiple_of(1000) {
+        format!("{}s", millis / 1000)
+    } else {
+        format!("{millis}ms")
+    }
 }
 
 /// A step's result together with what it wrote to stdout and stderr.
@@ -223,10 +231,14 @@ impl Sandbox {
     pub fn new(cache_dir: &Path) -> Result<Self, SandboxError> {
         let engine = engine::build().map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
-        world::Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
-        let ticker = engine::EpochTicker::start(&engine).map_err(|e| SandboxError::Engine(e.to_string()))?;
+        world::Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| {
+            state
+        })
+        .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+        let ticker =
+            engine::EpochTicker::start(&engine).map_err(|e| SandboxError::Engine(e.to_string()))?;
         Ok(Sandbox {
             cache: cache::CompileCache::new(cache_dir, &engine),
             engine,
@@ -237,17 +249,28 @@ impl Sandbox {
     }
 
     /// Compiles `source`, or loads it from the cache.
-    pub fn prepare(&self, source: &ComponentSource) -> Result<(Prepared, CacheOutcome), SandboxError> {
+    pub fn prepare(
+        &self,
+        source: &ComponentSource,
+    ) -> Result<(Prepared, CacheOutcome), SandboxError> {
         let mut compiled = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
         let (component, outcome) = match compiled.get(&source.digest) {
             Some(component) => (component.clone(), CacheOutcome::Hit),
             None => {
-                let (component, outcome) = self.cache.load(&self.engine, &source.digest, &source.bytes)?;
+                let (component, outcome) =
+                    self.cache
+                        .load(&self.engine, &source.digest, &source.bytes)?;
                 compiled.insert(source.digest.clone(), component.clone());
                 (component, outcome)
             }
         };
-        Ok((Prepared { reference: source.reference.clone(), component }, outcome))
+        Ok((
+            Prepared {
+                reference: source.reference.clone(),
+                component,
+            },
+            outcome,
+        ))
     }
 
     /// Runs a plugin step: instantiates the component and calls its `run` export.
@@ -313,7 +336,13 @@ impl Sandbox {
         io.finish(outcome)
     }
 
-    fn store(&self, grants: &Grants, io: &Stdio, argv: &[String], host: Box<dyn HostCalls>) -> Result<Store<StepState>, SandboxError> {
+    fn store(
+        &self,
+        grants: &Grants,
+        io: &Stdio,
+        argv: &[String],
+        host: Box<dyn HostCalls>,
+    ) -> Result<Store<StepState>, SandboxError> {
         let wasi = wasi_context(grants, io, argv)?;
         let state = StepState {
             wasi,
@@ -327,7 +356,11 @@ impl Sandbox {
         store.set_epoch_deadline(1);
         // At every tick: stop the guest past its deadline, else let other tasks run.
         store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
         });
         Ok(store)
     }
@@ -365,7 +398,11 @@ impl Stdio {
     }
 
     fn finish<T>(self, outcome: Result<T, SandboxError>) -> Captured<T> {
-        Captured { outcome, stdout: self.stdout.contents().to_vec(), stderr: self.stderr.contents().to_vec() }
+        Captured {
+            outcome,
+            stdout: self.stdout.contents().to_vec(),
+            stderr: self.stderr.contents().to_vec(),
+        }
     }
 }
 
@@ -387,11 +424,15 @@ fn wasi_context(grants: &Grants, io: &Stdio, argv: &[String]) -> Result<WasiCtx,
         message: e.to_string(),
     };
     for dir in &grants.read {
-        builder.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly).map_err(|e| grant_error(dir, &e))?;
+        builder
+            .preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
+            .map_err(|e| grant_error(dir, &e))?;
     }
     for dir in &grants.write {
         std::fs::create_dir_all(&dir.host).map_err(|e| grant_error(dir, &e))?;
-        builder.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite).map_err(|e| grant_error(dir, &e))?;
+        builder
+            .preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
+            .map_err(|e| grant_error(dir, &e))?;
     }
     Ok(builder.build())
 }
@@ -408,32 +449,59 @@ async fn with_deadline<T>(
 }
 
 fn wrong_kind(reference: &str, expected: &'static str, error: wasmtime::Error) -> SandboxError {
-    SandboxError::WrongKind { reference: reference.to_owned(), expected, message: format!("{error:#}") }
+    SandboxError::WrongKind {
+        reference: reference.to_owned(),
+        expected,
+        message: format!("{error:#}"),
+    }
 }
 
 /// Names the cause of a failed call: the limit the guest hit, or the trap.
-fn classify(error: wasmtime::Error, store: &Store<StepState>, grants: &Grants, io: &Stdio) -> SandboxError {
+fn classify(
+    error: wasmtime::Error,
+    store: &Store<StepState>,
+    grants: &Grants,
+    io: &Stdio,
+) -> SandboxError {
     if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return SandboxError::Timeout { limit: grants.limits.timeout };
+        return SandboxError::Timeout {
+            limit: grants.limits.timeout,
+        };
     }
     if let Some(asked) = store.data().memory.refused {
-        return SandboxError::Memory { limit: grants.limits.memory_bytes, asked: asked as u64 };
+        return SandboxError::Memory {
+            limit: grants.limits.memory_bytes,
+            asked: asked as u64,
+        };
     }
     if let Some(stream) = io.full() {
-        return SandboxError::Output { stream, limit: grants.limits.output_bytes };
+        return SandboxError::Output {
+            stream,
+            limit: grants.limits.output_bytes,
+        };
     }
     let mut message = match error.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
         None => format!("{error:#}"),
     };
     let stderr = io.stderr.contents();
-    let last_line = String::from_utf8_lossy(&stderr)
-        .lines()
-        .rev()
-        .find(|line| !line.trim().is_empty())
-        .map(|line| line.trim().chars().take(300).collect::<String>());
-    if let Some(line) = last_line {
-        message.push_str(&format!(" (stderr: {line})"));
+    let tail = stderr_tail(&String::from_utf8_lossy(&stderr));
+    if !tail.is_empty() {
+        message.push_str(&format!(" (stderr: {tail})"));
     }
     SandboxError::Trap { message }
+}
+
+/// The last two meaningful lines a guest wrote to stderr, e.g. a Rust panic's location and
+/// message, without the hint about `RUST_BACKTRACE`.
+fn stderr_tail(stderr: &str) -> String {
+    let mut lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
+        .rev()
+        .take(2)
+        .collect();
+    lines.reverse();
+    lines.join(" ").chars().take(400).collect()
 }

@@ -43,12 +43,18 @@ impl StateDir {
 
     /// Opens the state directory at `root`, creating its layout when missing.
     pub fn open(root: &Path) -> Result<Self, StateError> {
-        for dir in [root.to_path_buf(), root.join("cas"), root.join("plugins/cache")] {
-            std::fs::create_dir_all(&dir).map_err(|source| StateError::Create { path: dir, source })?;
+        for dir in [
+            root.to_path_buf(),
+            root.join("cas"),
+            root.join("plugins/cache"),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| StateError::Create { path: dir, source })?;
         }
-        let root = root
-            .canonicalize()
-            .map_err(|source| StateError::Create { path: root.to_path_buf(), source })?;
+        let root = root.canonicalize().map_err(|source| StateError::Create {
+            path: root.to_path_buf(),
+            source,
+        })?;
         Ok(StateDir { root })
     }
 

@@ -11,9 +11,11 @@ pub fn now() -> String {
 
 /// Formats a time the way the journal stores it.
 pub fn format(at: OffsetDateTime) -> String {
-    let layout = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let layout =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     let utc = at.to_offset(time::UtcOffset::UTC);
-    utc.format(layout).unwrap_or_else(|_| utc.unix_timestamp().to_string())
+    utc.format(layout)
+        .unwrap_or_else(|_| utc.unix_timestamp().to_string())
 }
 
 #[cfg(test)]

@@ -58,7 +58,12 @@ impl Output {
     }
 
     /// Adds a check and its verdict.
-    pub fn check(mut self, name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Self {
+    pub fn check(
+        mut self,
+        name: impl Into<String>,
+        passed: bool,
+        detail: impl Into<String>,
+    ) -> Self {
         self.checks.push(Check {
             name: name.into(),
             passed,

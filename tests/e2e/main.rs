@@ -1,1 +1,9 @@
-fn main(){}
+//! End-to-end tests of the built `nightshift` binary: pipelines with real plugins, command
+//! steps, hostile guests, broken manifests, the compile cache.
+
+mod util;
+
+mod cache;
+mod hostile;
+mod manifest;
+mod pipeline;

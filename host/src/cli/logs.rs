@@ -31,7 +31,11 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     for event in &events {
         let time = event.at.get(11..23).unwrap_or(&event.at);
         let step = event.step_id.as_deref().unwrap_or("-");
-        let level = event.level.as_deref().map(|l| format!(" {l}")).unwrap_or_default();
+        let level = event
+            .level
+            .as_deref()
+            .map(|l| format!(" {l}"))
+            .unwrap_or_default();
         match event.kind.as_str() {
             "stdout" | "stderr" => {
                 println!("{time} {step} {}:", event.kind);

@@ -35,8 +35,13 @@ impl Observer for TerminalProgress {
     }
 
     fn step_finished(&self, step_id: &str, status: StepStatus, duration_ms: u64, detail: &str) {
-        let mark = if status == StepStatus::Succeeded { "✓" } else { "✗" };
-        self.bar.println(format!("{mark} {step_id} ({duration_ms} ms) {detail}"));
+        let mark = if status == StepStatus::Succeeded {
+            "✓"
+        } else {
+            "✗"
+        };
+        self.bar
+            .println(format!("{mark} {step_id} ({duration_ms} ms) {detail}"));
         self.bar.inc(1);
     }
 }

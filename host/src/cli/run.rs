@@ -48,7 +48,12 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     let catalog = Catalog::new(state.plugins_dir());
     let plan = Plan::load(
         &args.pipeline,
-        &LoadOptions { workspace: &args.workspace, state_dir: state.root(), params: &args.params, catalog: &catalog },
+        &LoadOptions {
+            workspace: &args.workspace,
+            state_dir: state.root(),
+            params: &args.params,
+            catalog: &catalog,
+        },
     )?;
     if plan.steps.is_empty() {
         return Err(UsageError("the pipeline has no steps".into()).into());
@@ -56,9 +61,15 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     let journal = Arc::new(super::open_journal(&state)?);
     let sandbox = Arc::new(Sandbox::new(&state.compile_cache_dir())?);
     let runner = Runner::new(Arc::clone(&journal), sandbox, Cas::new(state.cas_dir()));
-    let observer: Arc<dyn Observer> = if args.json { Arc::new(Silent) } else { Arc::new(TerminalProgress::new(plan.steps.len())) };
+    let observer: Arc<dyn Observer> = if args.json {
+        Arc::new(Silent)
+    } else {
+        Arc::new(TerminalProgress::new(plan.steps.len()))
+    };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let outcome = runtime.block_on(runner.run(&plan, observer))?;
 
     let report = nightshift::report::build(&journal, &outcome.task_id)?;

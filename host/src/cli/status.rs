@@ -60,15 +60,23 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     };
 
     if args.json {
-        let json: Vec<_> = tasks.iter().map(|t| task_json(t, steps.as_deref())).collect();
+        let json: Vec<_> = tasks
+            .iter()
+            .map(|t| task_json(t, steps.as_deref()))
+            .collect();
         super::print_json(&json)?;
         return Ok(ExitCode::SUCCESS);
     }
     match steps {
         Some(steps) => print_task(&tasks[0], &steps),
-        None if tasks.is_empty() => println!("no tasks yet; start one with `nightshift run PIPELINE`"),
+        None if tasks.is_empty() => {
+            println!("no tasks yet; start one with `nightshift run PIPELINE`")
+        }
         None => {
-            println!("{:<14} {:<10} {:<20} {:<12} {}", "TASK", "STATUS", "PIPELINE", "STEP", "CREATED");
+            println!(
+                "{:<14} {:<10} {:<20} {:<12} CREATED",
+                "TASK", "STATUS", "PIPELINE", "STEP"
+            );
             for t in &tasks {
                 println!(
                     "{:<14} {:<10} {:<20} {:<12} {}",
@@ -121,8 +129,17 @@ fn print_task(task: &TaskRow, steps: &[StepRow]) {
     println!("finished  {}", task.finished_at.as_deref().unwrap_or("-"));
     println!();
     for s in steps {
-        let time = s.duration_ms.map(|ms| format!("{ms} ms")).unwrap_or_default();
+        let time = s
+            .duration_ms
+            .map(|ms| format!("{ms} ms"))
+            .unwrap_or_default();
         let detail = s.error.as_deref().or(s.summary.as_deref()).unwrap_or("");
-        println!("  {:<10} {:<12} {:<9} {:>8}  {detail}", s.status.as_str(), s.step_id, s.kind, time);
+        println!(
+            "  {:<10} {:<12} {:<9} {:>8}  {detail}",
+            s.status.as_str(),
+            s.step_id,
+            s.kind,
+            time
+        );
     }
 }

@@ -64,7 +64,11 @@ impl Cas {
         if path.exists() {
             return Ok(digest);
         }
-        let fail = |source| CasError::Write { digest: digest.clone(), path: path.clone(), source };
+        let fail = |source| CasError::Write {
+            digest: digest.clone(),
+            path: path.clone(),
+            source,
+        };
         let shard = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(shard).map_err(fail)?;
         let mut tmp = tempfile_in(shard).map_err(fail)?;
@@ -84,7 +88,11 @@ impl Cas {
         })?;
         let actual = super::digest(&bytes);
         if actual != digest {
-            return Err(CasError::Corrupt { digest: digest.to_owned(), actual, path });
+            return Err(CasError::Corrupt {
+                digest: digest.to_owned(),
+                actual,
+                path,
+            });
         }
         Ok(bytes)
     }
@@ -94,6 +102,9 @@ impl Cas {
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     let name = format!(".tmp-{}", uuid::Uuid::now_v7().simple());
     let path = dir.join(name);
-    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
     Ok((path, file))
 }

@@ -62,7 +62,9 @@ impl Snapshot {
     }
 
     fn walk(&mut self, dir: &Path, relative: &str) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let rel = if relative == "." || relative.is_empty() {
@@ -76,7 +78,11 @@ impl Snapshot {
             } else if meta.is_file() {
                 self.files.insert(
                     rel,
-                    Stamp { host_path: entry.path(), len: meta.len(), modified: meta.modified().ok() },
+                    Stamp {
+                        host_path: entry.path(),
+                        len: meta.len(),
+                        modified: meta.modified().ok(),
+                    },
                 );
             }
         }
@@ -93,7 +99,11 @@ impl Snapshot {
                 }
                 Some(_) => continue,
             };
-            changes.push(Change { host_path: stamp.host_path.clone(), path: path.clone(), kind });
+            changes.push(Change {
+                host_path: stamp.host_path.clone(),
+                path: path.clone(),
+                kind,
+            });
         }
         for (path, stamp) in &self.files {
             if !after.files.contains_key(path) {
@@ -126,7 +136,11 @@ mod tests {
         std::fs::write(dir.path().join("sub/new"), "hi").expect("write");
         let after = Snapshot::take([(dir.path(), "out")]);
 
-        let seen: Vec<_> = before.changes(&after).into_iter().map(|c| (c.path, c.kind)).collect();
+        let seen: Vec<_> = before
+            .changes(&after)
+            .into_iter()
+            .map(|c| (c.path, c.kind))
+            .collect();
         assert_eq!(
             seen,
             vec![

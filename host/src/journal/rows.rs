@@ -277,7 +277,8 @@ pub struct EventRow {
 }
 
 impl EventRow {
-    pub(crate) const COLUMNS: &'static str = "seq, step_id, attempt, at, kind, level, message, data";
+    pub(crate) const COLUMNS: &'static str =
+        "seq, step_id, attempt, at, kind, level, message, data";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(EventRow {

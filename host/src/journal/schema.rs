@@ -115,7 +115,10 @@ pub(crate) fn prepare(conn: &mut Connection) -> Result<(), JournalError> {
 
     let found: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if found > CURRENT_VERSION {
-        return Err(JournalError::NewerSchema { found, supported: CURRENT_VERSION });
+        return Err(JournalError::NewerSchema {
+            found,
+            supported: CURRENT_VERSION,
+        });
     }
     if found == CURRENT_VERSION {
         return Ok(());

@@ -9,8 +9,18 @@ fn task<'a>(id: &'a str) -> NewTask<'a> {
         workspace: "/w",
         params: "{}",
         steps: vec![
-            NewStep { step_id: "a", kind: "plugin", plugin: "x", plugin_digest: "11" },
-            NewStep { step_id: "b", kind: "plugin", plugin: "y", plugin_digest: "22" },
+            NewStep {
+                step_id: "a",
+                kind: "plugin",
+                plugin: "x",
+                plugin_digest: "11",
+            },
+            NewStep {
+                step_id: "b",
+                kind: "plugin",
+                plugin: "y",
+                plugin_digest: "22",
+            },
         ],
     }
 }
@@ -43,9 +53,13 @@ fn records_a_task_its_steps_and_events_in_order() {
         error: Some("boom".into()),
         duration_ms: 5,
     };
-    journal.finish_attempt("0123abcd", "a", 1, &result, &[]).expect("finish");
+    journal
+        .finish_attempt("0123abcd", "a", 1, &result, &[])
+        .expect("finish");
     journal.skip_pending_steps("0123abcd").expect("skip");
-    journal.finish_task("0123abcd", TaskStatus::Failed).expect("end");
+    journal
+        .finish_task("0123abcd", TaskStatus::Failed)
+        .expect("end");
 
     let found = journal.find_task("0123").expect("by prefix");
     assert_eq!(found.status, TaskStatus::Failed);
@@ -56,7 +70,13 @@ fn records_a_task_its_steps_and_events_in_order() {
     let events = journal.events("0123abcd", 0).expect("events");
     let messages: Vec<_> = events.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(messages, ["one", "two"]);
-    assert_eq!(journal.events("0123abcd", events[0].seq).expect("after").len(), 1);
+    assert_eq!(
+        journal
+            .events("0123abcd", events[0].seq)
+            .expect("after")
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -65,8 +85,14 @@ fn prefix_matching_several_tasks_is_ambiguous() {
     let journal = Journal::open(&dir.path().join("j.db")).expect("open");
     journal.create_task(&task("abc1")).expect("create");
     journal.create_task(&task("abc2")).expect("create");
-    assert!(matches!(journal.find_task("abc"), Err(JournalError::AmbiguousTask { count: 2, .. })));
-    assert!(matches!(journal.find_task("zzz"), Err(JournalError::TaskNotFound(_))));
+    assert!(matches!(
+        journal.find_task("abc"),
+        Err(JournalError::AmbiguousTask { count: 2, .. })
+    ));
+    assert!(matches!(
+        journal.find_task("zzz"),
+        Err(JournalError::TaskNotFound(_))
+    ));
 }
 
 #[test]
@@ -75,12 +101,15 @@ fn a_newer_schema_is_refused_and_left_alone() {
     let path = dir.path().join("j.db");
     drop(Journal::open(&path).expect("open"));
     let conn = Connection::open(&path).expect("raw open");
-    conn.pragma_update(None, "user_version", schema::CURRENT_VERSION + 1).expect("bump");
+    conn.pragma_update(None, "user_version", schema::CURRENT_VERSION + 1)
+        .expect("bump");
     drop(conn);
     let err = Journal::open(&path).expect_err("newer schema");
     assert!(matches!(err, JournalError::NewerSchema { .. }), "{err}");
     let conn = Connection::open(&path).expect("raw open");
-    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
+    let version: u32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("version");
     assert_eq!(version, schema::CURRENT_VERSION + 1);
 }
 
@@ -92,7 +121,15 @@ fn key_value_state_and_checkpoints_round_trip() {
     assert_eq!(journal.kv_get("t1", "k").expect("get"), None);
     journal.kv_set("t1", "k", b"v1").expect("set");
     journal.kv_set("t1", "k", b"v2").expect("set");
-    assert_eq!(journal.kv_get("t1", "k").expect("get"), Some(b"v2".to_vec()));
-    journal.save_checkpoint("t1", "a", b"half").expect("checkpoint");
-    assert_eq!(journal.checkpoint("t1", "a").expect("read"), Some(b"half".to_vec()));
+    assert_eq!(
+        journal.kv_get("t1", "k").expect("get"),
+        Some(b"v2".to_vec())
+    );
+    journal
+        .save_checkpoint("t1", "a", b"half")
+        .expect("checkpoint");
+    assert_eq!(
+        journal.checkpoint("t1", "a").expect("read"),
+        Some(b"half".to_vec())
+    );
 }

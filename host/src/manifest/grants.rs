@@ -14,7 +14,10 @@ pub(crate) struct GrantError {
 }
 
 fn error(field: impl Into<String>, message: impl Into<String>) -> GrantError {
-    GrantError { field: field.into(), message: message.into() }
+    GrantError {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// Where grants are checked against: a canonical workspace and state directory.
@@ -40,20 +43,34 @@ pub(crate) fn resolve(raw: &RawGrants, cx: &GrantContext<'_>) -> Result<Grants, 
     for (i, name) in raw.env.iter().enumerate() {
         let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(error(format!("grants.env[{i}]"), format!("`{name}` is not an environment variable name")));
+            return Err(error(
+                format!("grants.env[{i}]"),
+                format!("`{name}` is not an environment variable name"),
+            ));
         }
     }
     let read = dirs(&raw.read, "grants.read", false, cx)?;
     let write = dirs(&raw.write, "grants.write", true, cx)?;
-    Ok(Grants { read, write, env: raw.env.clone(), limits })
+    Ok(Grants {
+        read,
+        write,
+        env: raw.env.clone(),
+        limits,
+    })
 }
 
-fn dirs(paths: &[String], field: &str, writable: bool, cx: &GrantContext<'_>) -> Result<Vec<DirGrant>, GrantError> {
+fn dirs(
+    paths: &[String],
+    field: &str,
+    writable: bool,
+    cx: &GrantContext<'_>,
+) -> Result<Vec<DirGrant>, GrantError> {
     paths
         .iter()
         .enumerate()
         .map(|(i, path)| {
-            dir(path, writable, cx).map_err(|message| error(format!("{field}[{i}]"), format!("`{path}` {message}")))
+            dir(path, writable, cx)
+                .map_err(|message| error(format!("{field}[{i}]"), format!("`{path}` {message}")))
         })
         .collect()
 }
@@ -85,7 +102,10 @@ fn dir(path: &str, writable: bool, cx: &GrantContext<'_>) -> Result<DirGrant, St
         .canonicalize()
         .map_err(|e| format!("cannot be resolved: {e}"))?;
     if !canonical.starts_with(cx.workspace) {
-        return Err(format!("resolves to {}, outside the workspace", canonical.display()));
+        return Err(format!(
+            "resolves to {}, outside the workspace",
+            canonical.display()
+        ));
     }
     if host.exists() && !canonical.is_dir() {
         return Err("is not a directory".to_owned());
@@ -140,16 +160,31 @@ mod tests {
         let state = root.join("state");
         std::fs::create_dir_all(workspace.join("src")).expect("mkdir");
         std::fs::create_dir_all(&state).expect("mkdir");
-        (workspace.canonicalize().expect("ws"), state.canonicalize().expect("state"))
+        (
+            workspace.canonicalize().expect("ws"),
+            state.canonicalize().expect("state"),
+        )
     }
 
-    fn grant(read: &[&str], write: &[&str], workspace: &Path, state: &Path) -> Result<Grants, String> {
+    fn grant(
+        read: &[&str],
+        write: &[&str],
+        workspace: &Path,
+        state: &Path,
+    ) -> Result<Grants, String> {
         let raw = RawGrants {
             read: read.iter().map(|s| s.to_string()).collect(),
             write: write.iter().map(|s| s.to_string()).collect(),
             ..RawGrants::default()
         };
-        resolve(&raw, &GrantContext { workspace, state_dir: state }).map_err(|e| format!("{}: {}", e.field, e.message))
+        resolve(
+            &raw,
+            &GrantContext {
+                workspace,
+                state_dir: state,
+            },
+        )
+        .map_err(|e| format!("{}: {}", e.field, e.message))
     }
 
     #[test]
@@ -168,7 +203,10 @@ mod tests {
         let root = tempfile::tempdir().expect("tempdir");
         let (ws, state) = context(root.path());
         let escape = grant(&["../"], &[], &ws, &state).expect_err("escape");
-        assert!(escape.starts_with("grants.read[0]") && escape.contains("escapes"), "{escape}");
+        assert!(
+            escape.starts_with("grants.read[0]") && escape.contains("escapes"),
+            "{escape}"
+        );
         let outside = grant(&["/etc"], &[], &ws, &state).expect_err("absolute");
         assert!(outside.contains("outside the workspace"), "{outside}");
         let missing = grant(&["nope"], &[], &ws, &state).expect_err("missing");

@@ -6,17 +6,23 @@ use std::time::Duration;
 /// Parses a duration: a whole number followed by `ms`, `s`, `m` or `h`.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; write e.g. `500ms`, `60s`, `5m` or `1h`"))?;
+    let value: u64 = number.parse().map_err(|_| {
+        format!("`{text}` is not a duration; write e.g. `500ms`, `60s`, `5m` or `1h`")
+    })?;
     let millis = match unit.trim() {
         "ms" => Some(value),
         "s" => value.checked_mul(1_000),
         "m" => value.checked_mul(60_000),
         "h" => value.checked_mul(3_600_000),
-        _ => return Err(format!("`{text}` has no known unit; write e.g. `500ms`, `60s`, `5m` or `1h`")),
+        _ => {
+            return Err(format!(
+                "`{text}` has no known unit; write e.g. `500ms`, `60s`, `5m` or `1h`"
+            ));
+        }
     };
     match millis {
         Some(0) => Err("a duration of zero would stop every step at once".to_owned()),
@@ -29,7 +35,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 /// `KB`, `MB` or `GB`.
 pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number
         .parse()
@@ -42,15 +50,21 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         "KB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        _ => return Err(format!("`{text}` has no known unit; write e.g. `64MiB` or `1GiB`")),
+        _ => {
+            return Err(format!(
+                "`{text}` has no known unit; write e.g. `64MiB` or `1GiB`"
+            ));
+        }
     };
-    value.checked_mul(factor).ok_or_else(|| format!("`{text}` is too large"))
+    value
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// Shows a byte count the way [`parse_size`] reads it, e.g. `256MiB`.
 pub fn format_size(bytes: u64) -> String {
     for (factor, unit) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
-        if bytes >= factor && bytes % factor == 0 {
+        if bytes >= factor && bytes.is_multiple_of(factor) {
             return format!("{}{unit}", bytes / factor);
         }
     }

@@ -22,7 +22,13 @@ pub(super) struct JournalHost {
 }
 
 impl JournalHost {
-    pub(super) fn new(journal: Arc<Journal>, task_id: &str, step_id: &str, attempt: u32, observer: Arc<dyn Observer>) -> Self {
+    pub(super) fn new(
+        journal: Arc<Journal>,
+        task_id: &str,
+        step_id: &str,
+        attempt: u32,
+        observer: Arc<dyn Observer>,
+    ) -> Self {
         JournalHost {
             journal,
             task_id: task_id.to_owned(),
@@ -56,7 +62,9 @@ impl HostCalls for JournalHost {
 
     fn progress(&mut self, done: u64, total: u64, message: String) {
         self.observer.progress(&self.step_id, done, total, &message);
-        let due = self.last_progress.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY);
+        let due = self
+            .last_progress
+            .is_none_or(|at| at.elapsed() >= PROGRESS_EVERY);
         if due || done >= total {
             self.last_progress = Some(Instant::now());
             let data = serde_json::json!({ "done": done, "total": total }).to_string();
@@ -69,7 +77,10 @@ impl HostCalls for JournalHost {
     }
 
     fn checkpoint(&mut self, state: Vec<u8>) {
-        if let Err(e) = self.journal.save_checkpoint(&self.task_id, &self.step_id, &state) {
+        if let Err(e) = self
+            .journal
+            .save_checkpoint(&self.task_id, &self.step_id, &state)
+        {
             tracing::error!(task = %self.task_id, step = %self.step_id, "cannot save checkpoint: {e}");
         }
     }

@@ -41,7 +41,10 @@ impl CompileCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
-        CompileCache { dir: dir.to_path_buf(), engine_key: format!("{:016x}", hasher.finish()) }
+        CompileCache {
+            dir: dir.to_path_buf(),
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
     }
 
     fn path_for(&self, digest: &str) -> PathBuf {
@@ -49,22 +52,35 @@ impl CompileCache {
     }
 
     /// The component with `digest`: from the cache, or compiled from `bytes` and cached.
-    pub(crate) fn load(&self, engine: &Engine, digest: &str, bytes: &[u8]) -> Result<(Component, CacheOutcome), SandboxError> {
+    pub(crate) fn load(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(Component, CacheOutcome), SandboxError> {
         let path = self.path_for(digest);
         if path.is_file() {
             match deserialize(engine, &path) {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable compiled component: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable compiled component: {e:#}")
+                }
             }
         }
         let compiled = engine
             .precompile_component(bytes)
-            .map_err(|e| SandboxError::Compile { digest: digest.to_owned(), message: format!("{e:#}") })?;
+            .map_err(|e| SandboxError::Compile {
+                digest: digest.to_owned(),
+                message: format!("{e:#}"),
+            })?;
         if let Err(e) = write_atomically(&path, &compiled) {
             tracing::warn!(path = %path.display(), "cannot cache compiled component: {e}");
         }
-        let component = deserialize_bytes(engine, &compiled)
-            .map_err(|e| SandboxError::Compile { digest: digest.to_owned(), message: format!("{e:#}") })?;
+        let component =
+            deserialize_bytes(engine, &compiled).map_err(|e| SandboxError::Compile {
+                digest: digest.to_owned(),
+                message: format!("{e:#}"),
+            })?;
         Ok((component, CacheOutcome::Compiled))
     }
 }

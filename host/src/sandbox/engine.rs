@@ -34,16 +34,21 @@ impl EpochTicker {
         let stop = Arc::new(AtomicBool::new(false));
         let engine = engine.weak();
         let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new().name("nightshift-epoch".into()).spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(TICK);
-                match engine.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
+        let thread = std::thread::Builder::new()
+            .name("nightshift-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
                 }
-            }
-        })?;
-        Ok(EpochTicker { stop, thread: Some(thread) })
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 

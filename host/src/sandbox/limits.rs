@@ -11,12 +11,20 @@ pub(crate) struct MemoryCap {
 
 impl MemoryCap {
     pub(crate) fn new(max_bytes: u64) -> Self {
-        MemoryCap { max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX), refused: None }
+        MemoryCap {
+            max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+            refused: None,
+        }
     }
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.refused = Some(desired);
             return Ok(false);
@@ -24,7 +32,12 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         // Tables hold references, a few bytes each: a million is far beyond any real plugin.
         Ok(desired <= 1_000_000)
     }

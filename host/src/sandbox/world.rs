@@ -4,8 +4,8 @@
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::{HostCalls, LogLevel};
 use super::limits::MemoryCap;
+use super::{HostCalls, LogLevel};
 
 wasmtime::component::bindgen!({
     path: "../plugin-sdk/wit",
@@ -13,7 +13,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use nightshift::plugin::types::{Check, PriorOutput};
+pub use self::nightshift::plugin::types::{Check, PriorOutput};
 
 /// The longest text a guest can pass in one host call; longer text is cut.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -28,15 +28,18 @@ pub(crate) struct StepState {
 
 impl WasiView for StepState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
-impl nightshift::plugin::types::Host for StepState {}
+impl self::nightshift::plugin::types::Host for StepState {}
 
-impl nightshift::plugin::host::Host for StepState {
-    fn log(&mut self, level: nightshift::plugin::host::Level, message: String) {
-        use nightshift::plugin::host::Level;
+impl self::nightshift::plugin::host::Host for StepState {
+    fn log(&mut self, level: self::nightshift::plugin::host::Level, message: String) {
+        use self::nightshift::plugin::host::Level;
         let level = match level {
             Level::Trace => LogLevel::Trace,
             Level::Debug => LogLevel::Debug,

@@ -41,13 +41,15 @@ fn run(input: Input<Params>) -> Result<Output, Error> {
         .map_err(|e| Error::fatal(format!("cannot write {}: {e}", path.display())))?;
     nightshift_plugin_sdk::note(&format!("wrote {}", path.display()));
 
-    Ok(Output::new(format!("wrote {} ({} bytes)", path.display(), text.len()))
-        .data(&serde_json::json!({ "path": input.params.output, "bytes": text.len() }))
-        .check(
-            "brief covers every earlier step",
-            true,
-            format!("{} steps", input.prior.len()),
-        ))
+    Ok(
+        Output::new(format!("wrote {} ({} bytes)", path.display(), text.len()))
+            .data(&serde_json::json!({ "path": input.params.output, "bytes": text.len() }))
+            .check(
+                "brief covers every earlier step",
+                true,
+                format!("{} steps", input.prior.len()),
+            ),
+    )
 }
 
 /// File statistics get a table; any other data is shown as JSON.
@@ -61,11 +63,19 @@ fn render(text: &mut String, data: &Value) {
         let mut rows: Vec<_> = by_ext.iter().collect();
         rows.sort_by_key(|(_, t)| std::cmp::Reverse(t["bytes"].as_u64().unwrap_or(0)));
         for (ext, t) in rows {
-            let _ = writeln!(text, "| {ext} | {} | {} | {} |", t["files"], t["bytes"], t["lines"]);
+            let _ = writeln!(
+                text,
+                "| {ext} | {} | {} | {} |",
+                t["files"], t["bytes"], t["lines"]
+            );
         }
         if let Some(matches) = data.get("matches").and_then(Value::as_array) {
             let pattern = data["pattern"].as_str().unwrap_or("");
-            let _ = writeln!(text, "\n{} lines match `{pattern}`.\n", data["matches_total"]);
+            let _ = writeln!(
+                text,
+                "\n{} lines match `{pattern}`.\n",
+                data["matches_total"]
+            );
             for m in matches {
                 let _ = writeln!(
                     text,

@@ -81,7 +81,12 @@ fn run(input: Input<Params>) -> Result<Output, Error> {
         ..Stats::default()
     };
     for root in &params.paths {
-        collect(Path::new(root), &params.exclude, &mut files, &mut stats.unreadable);
+        collect(
+            Path::new(root),
+            &params.exclude,
+            &mut files,
+            &mut stats.unreadable,
+        );
     }
     files.sort();
 

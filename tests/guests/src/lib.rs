@@ -46,15 +46,18 @@ fn run(input: Input<Params>) -> Result<Output, Error> {
             Ok(Output::new("woke up"))
         }
         "read" => {
-            let text = std::fs::read_to_string(&p.path).map_err(|e| Error::fatal(format!("read {}: {e}", p.path)))?;
+            let text = std::fs::read_to_string(&p.path)
+                .map_err(|e| Error::fatal(format!("read {}: {e}", p.path)))?;
             Ok(Output::new(format!("read {}", p.path)).data(&text))
         }
         "write" => {
-            std::fs::write(&p.path, &p.text).map_err(|e| Error::fatal(format!("write {}: {e}", p.path)))?;
+            std::fs::write(&p.path, &p.text)
+                .map_err(|e| Error::fatal(format!("write {}: {e}", p.path)))?;
             Ok(Output::new(format!("wrote {}", p.path)))
         }
         "env" => {
-            let value = std::env::var(&p.name).map_err(|e| Error::fatal(format!("env {}: {e}", p.name)))?;
+            let value =
+                std::env::var(&p.name).map_err(|e| Error::fatal(format!("env {}: {e}", p.name)))?;
             Ok(Output::new(format!("{}={value}", p.name)).data(&value))
         }
         other => Err(Error::fatal(format!("unknown action `{other}`"))),

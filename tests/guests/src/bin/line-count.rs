@@ -1,5 +1,6 @@
 //! A plain `wasi:cli` command, no Nightshift in it: prints the line count of each file named
-//! in its arguments, like `wc -l`, and exits 3 when a file cannot be read.
+//! in its arguments, like `wc -l`, and exits 3 when a file cannot be read (WASI 0.2 carries only
+//! success or failure, so the host sees exit code 1).
 
 use std::process::ExitCode;
 

@@ -1,0 +1,274 @@
+//! Guests that misbehave: each ends its own step with an error naming the cause, and the
+//! host exits cleanly with code 1. Guests that try to reach what they were not granted fail.
+
+use crate::util::{Env, HOSTILE_PLUGIN, LINE_COUNT_COMMAND, quoted, step};
+
+/// Runs the hostile plugin once with `params` and `grants` (TOML inline tables).
+fn hostile(env: &Env, params: &str, grants: &str) -> (crate::util::Run, serde_json::Value) {
+    let pipeline = env.pipeline(&format!(
+        r#"
+        name = "hostile"
+        [[step]]
+        id = "guest"
+        plugin = {plugin}
+        params = {params}
+        grants = {grants}
+        "#,
+        plugin = quoted(HOSTILE_PLUGIN),
+    ));
+    env.run_json(&pipeline)
+}
+
+fn failed_with(env: &Env, params: &str, grants: &str) -> String {
+    let (run, report) = hostile(env, params, grants);
+    assert_eq!(run.code(), 1, "{run}");
+    assert_eq!(report["status"], "failed");
+    let guest = step(&report, "guest");
+    assert_eq!(guest["status"], "failed");
+    guest["error"]
+        .as_str()
+        .expect("an error message")
+        .to_owned()
+}
+
+#[test]
+fn a_trapping_plugin_fails_its_step_naming_the_panic() {
+    let env = Env::new();
+    let error = failed_with(&env, r#"{ action = "trap" }"#, "{}");
+    assert!(error.starts_with("guest trapped:"), "{error}");
+    assert!(
+        error.contains("panicked at") && error.contains("asked to trap"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_looping_plugin_is_stopped_at_its_timeout() {
+    let env = Env::new();
+    let error = failed_with(&env, r#"{ action = "loop" }"#, r#"{ timeout = "1s" }"#);
+    assert_eq!(error, "step exceeded its timeout of 1s");
+}
+
+#[test]
+fn a_plugin_waiting_in_a_host_call_is_stopped_at_its_timeout() {
+    let env = Env::new();
+    let started = std::time::Instant::now();
+    let error = failed_with(&env, r#"{ action = "sleep" }"#, r#"{ timeout = "1s" }"#);
+    assert_eq!(error, "step exceeded its timeout of 1s");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the sleeping guest held the host"
+    );
+}
+
+#[test]
+fn a_plugin_allocating_past_its_memory_cap_fails_naming_the_cap() {
+    let env = Env::new();
+    let error = failed_with(&env, r#"{ action = "alloc" }"#, r#"{ memory = "32MiB" }"#);
+    assert!(
+        error.starts_with("step exceeded its memory limit of 32MiB"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_plugin_returning_an_error_fails_with_its_message() {
+    let env = Env::new();
+    let error = failed_with(&env, r#"{ action = "fail" }"#, "{}");
+    assert_eq!(error, "plugin failed: asked to fail");
+}
+
+#[test]
+fn a_guest_cannot_read_outside_its_grants() {
+    let env = Env::new();
+    std::fs::write(env.outside().join("secret.txt"), "top secret").expect("write secret");
+    env.file("granted/ok.txt", "fine");
+    env.file("ungranted/private.txt", "PRIVATE-CONTENT");
+    let grants = r#"{ read = ["granted"] }"#;
+
+    let (run, report) = hostile(
+        &env,
+        r#"{ action = "read", path = "granted/ok.txt" }"#,
+        grants,
+    );
+    assert_eq!(run.code(), 0, "{run}");
+    assert_eq!(step(&report, "guest")["data"], "fine");
+
+    for path in [
+        "../secret.txt",
+        "granted/../../secret.txt",
+        "ungranted/private.txt",
+        "/etc/passwd",
+    ] {
+        let params = format!(r#"{{ action = "read", path = "{path}" }}"#);
+        let error = failed_with(&env, &params, grants);
+        assert!(
+            error.starts_with(&format!("plugin failed: read {path}:")),
+            "{path}: {error}"
+        );
+        assert!(
+            !error.contains("top secret") && !error.contains("PRIVATE-CONTENT"),
+            "{error}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_inside_a_grant_does_not_lead_out_of_it() {
+    let env = Env::new();
+    std::fs::write(env.outside().join("secret.txt"), "top secret").expect("write secret");
+    std::fs::create_dir_all(env.workspace().join("granted")).expect("mkdir");
+    std::os::unix::fs::symlink(
+        env.outside().join("secret.txt"),
+        env.workspace().join("granted/link"),
+    )
+    .expect("symlink");
+    let error = failed_with(
+        &env,
+        r#"{ action = "read", path = "granted/link" }"#,
+        r#"{ read = ["granted"] }"#,
+    );
+    assert!(
+        error.starts_with("plugin failed: read granted/link:"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_guest_cannot_write_to_a_read_only_grant() {
+    let env = Env::new();
+    env.file("data/keep.txt", "original");
+    let grants = r#"{ read = ["data"], write = ["out"] }"#;
+
+    let error = failed_with(
+        &env,
+        r#"{ action = "write", path = "data/keep.txt", text = "overwritten" }"#,
+        grants,
+    );
+    assert!(
+        error.starts_with("plugin failed: write data/keep.txt:"),
+        "{error}"
+    );
+    let error = failed_with(
+        &env,
+        r#"{ action = "write", path = "data/new.txt", text = "x" }"#,
+        grants,
+    );
+    assert!(
+        error.starts_with("plugin failed: write data/new.txt:"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("data/keep.txt")).expect("read"),
+        "original"
+    );
+    assert!(!env.workspace().join("data/new.txt").exists());
+
+    let (run, _) = hostile(
+        &env,
+        r#"{ action = "write", path = "out/new.txt", text = "allowed" }"#,
+        grants,
+    );
+    assert_eq!(run.code(), 0, "{run}");
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("out/new.txt")).expect("read"),
+        "allowed"
+    );
+}
+
+#[test]
+fn a_guest_sees_only_the_environment_variables_it_was_granted() {
+    let env = Env::new();
+    let grants = r#"{ env = ["NS_E2E_VISIBLE"] }"#;
+    let pipeline_for = |name: &str| {
+        env.pipeline(&format!(
+            r#"
+            name = "env"
+            [[step]]
+            id = "guest"
+            plugin = {plugin}
+            params = {{ action = "env", name = "{name}" }}
+            grants = {grants}
+            "#,
+            plugin = quoted(HOSTILE_PLUGIN),
+        ))
+    };
+    let run = |name: &str| {
+        let pipeline = pipeline_for(name);
+        let output = env
+            .command(&["run", &pipeline.display().to_string(), "--json"])
+            .env("NS_E2E_VISIBLE", "shown")
+            .env("NS_E2E_HIDDEN", "hidden")
+            .output()
+            .expect("run");
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("JSON report")
+    };
+    assert_eq!(step(&run("NS_E2E_VISIBLE"), "guest")["data"], "shown");
+    let hidden = run("NS_E2E_HIDDEN");
+    assert_eq!(step(&hidden, "guest")["status"], "failed");
+    let home = run("HOME");
+    assert_eq!(
+        step(&home, "guest")["status"],
+        "failed",
+        "HOME leaked into the guest"
+    );
+}
+
+#[test]
+fn a_command_cannot_read_outside_its_grants() {
+    let env = Env::new();
+    std::fs::write(env.outside().join("secret.txt"), "a\nb\n").expect("write secret");
+    env.file("data/a.txt", "x\n");
+    let pipeline = env.pipeline(&format!(
+        r#"
+        name = "command-escape"
+        [[step]]
+        id = "count"
+        command = {command}
+        args = ["data/a.txt", "../secret.txt", "/etc/passwd"]
+        grants = {{ read = ["data"] }}
+        "#,
+        command = quoted(LINE_COUNT_COMMAND)
+    ));
+    let (run, report) = env.run_json(&pipeline);
+    assert_eq!(run.code(), 1, "{run}");
+    assert_eq!(
+        step(&report, "count")["error"],
+        "command exited with code 1"
+    );
+    let logs = env.run(&["logs", report["task_id"].as_str().expect("id")]);
+    assert!(logs.stdout().contains("    1 data/a.txt"), "{logs}");
+    assert!(!logs.stdout().contains("2 ../secret.txt"), "{logs}");
+}
+
+#[test]
+fn a_command_used_as_a_plugin_is_refused_with_a_clear_error() {
+    let env = Env::new();
+    let pipeline = env.pipeline(&format!(
+        "name = \"wrong-kind\"\n[[step]]\nid = \"guest\"\nplugin = {}\n",
+        quoted(LINE_COUNT_COMMAND)
+    ));
+    let (run, report) = env.run_json(&pipeline);
+    assert_eq!(run.code(), 1, "{run}");
+    let error = step(&report, "guest")["error"]
+        .as_str()
+        .expect("error")
+        .to_owned();
+    assert!(error.contains("is not a nightshift plugin"), "{error}");
+}
+
+#[test]
+fn garbage_bytes_as_a_component_fail_the_step_not_the_host() {
+    let env = Env::new();
+    env.file("garbage.wasm", "\0asm this is not a component");
+    let pipeline =
+        env.pipeline("name = \"garbage\"\n[[step]]\nid = \"guest\"\nplugin = \"garbage.wasm\"\n");
+    let (run, report) = env.run_json(&pipeline);
+    assert_eq!(run.code(), 1, "{run}");
+    let error = step(&report, "guest")["error"]
+        .as_str()
+        .expect("error")
+        .to_owned();
+    assert!(error.contains("does not compile"), "{error}");
+}
