@@ -1,17 +1,24 @@
 //! The command line: one file per subcommand, each thin: parse, call the library, print.
 
+mod key;
 mod logs;
 mod progress;
+mod resume;
 mod run;
 mod status;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use nightshift::journal::{Journal, JournalError};
+use std::sync::Arc;
+
+use nightshift::journal::{Journal, JournalError, TaskStatus};
 use nightshift::manifest::ManifestError;
+use nightshift::runner::{Observer, Runner, Silent, TaskOutcome};
+use nightshift::sandbox::Sandbox;
 use nightshift::state::StateDir;
 
 /// Run long, multi-step work in WebAssembly sandboxes, and read back what really happened.
@@ -43,8 +50,12 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(run::Args),
+    Resume(resume::Args),
     Status(status::Args),
     Logs(logs::Args),
+    Verify(verify::Args),
+    #[command(subcommand)]
+    Key(key::Command),
 }
 
 /// Input the user must fix: exit code 2.
@@ -56,8 +67,11 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let state = cli.state;
     match cli.command {
         Command::Run(args) => run::run(args, state),
+        Command::Resume(args) => resume::run(args, state),
         Command::Status(args) => status::run(args, state),
         Command::Logs(args) => logs::run(args, state),
+        Command::Verify(args) => verify::run(args, state),
+        Command::Key(command) => key::run(command, state),
     }
 }
 
@@ -74,6 +88,47 @@ pub(crate) fn open_state(state: Option<PathBuf>) -> anyhow::Result<StateDir> {
 pub(crate) fn open_journal(state: &StateDir) -> anyhow::Result<Journal> {
     Journal::open(&state.journal_path())
         .with_context(|| format!("state directory {}", state.root().display()))
+}
+
+/// The journal and a runner over the state directory (loading or creating its signing key).
+pub(crate) fn open_runner(state: &StateDir) -> anyhow::Result<(Arc<Journal>, Runner)> {
+    let journal = Arc::new(open_journal(state)?);
+    let sandbox = Arc::new(Sandbox::new(&state.compile_cache_dir())?);
+    let runner = Runner::new(state.clone(), Arc::clone(&journal), sandbox)?;
+    Ok((journal, runner))
+}
+
+/// Progress on a terminal, or nothing when the output is JSON.
+pub(crate) fn observer(json: bool, steps: usize) -> Arc<dyn Observer> {
+    if json {
+        Arc::new(Silent)
+    } else {
+        Arc::new(progress::TerminalProgress::new(steps))
+    }
+}
+
+/// Prints the report of a task that ran, and turns its status into the exit code.
+pub(crate) fn finish(
+    journal: &Journal,
+    outcome: &TaskOutcome,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let report = nightshift::report::build(journal, &outcome.task_id)?;
+    if json {
+        print_json(&report)?;
+    } else {
+        print!("{}", report.to_markdown());
+        println!("\nEvents: nightshift logs {}", outcome.task_id);
+    }
+    Ok(exit_code(outcome.status))
+}
+
+/// 0 when the task succeeded, 1 otherwise.
+pub(crate) fn exit_code(status: TaskStatus) -> ExitCode {
+    match status {
+        TaskStatus::Succeeded => ExitCode::SUCCESS,
+        TaskStatus::Failed | TaskStatus::Running => ExitCode::from(1),
+    }
 }
 
 /// 2 for input the user must fix, 1 for everything else.

@@ -1,12 +1,16 @@
-//! Evidence of what steps produced: blake3 digests, the content-addressed artifact store
-//! (`cas/`), and snapshots of write grants that tell which files a step created, modified or
-//! deleted.
+//! Evidence of what steps did: blake3 digests, the content-addressed artifact store (`cas/`),
+//! the signing key, and signed, hash-chained step records.
 
+mod canonical;
 mod cas;
-mod snapshot;
+pub mod intoto;
+mod keys;
+pub mod record;
+pub mod verify;
 
+pub use canonical::canonical_json;
 pub use cas::{Cas, CasError};
-pub use snapshot::{Change, ChangeKind, Snapshot};
+pub use keys::{KeyError, PublicKey, Signer, decode_hex, hex};
 
 /// The blake3 digest of `bytes`, as lower-case hex.
 pub fn digest(bytes: &[u8]) -> String {

@@ -10,11 +10,11 @@ mod schema;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 pub use rows::{
-    ArtifactRow, EventRow, NewArtifact, NewEvent, NewStep, NewTask, StepResult, StepRow,
-    StepStatus, TaskRow, TaskStatus,
+    ArtifactRow, ChainHead, Commit, EventRow, NewArtifact, NewEvent, NewStep, NewTask,
+    PendingApply, RecordRow, StepResult, StepRow, StepStatus, TaskRow, TaskStatus,
 };
 
 /// Errors of the journal.
@@ -104,12 +104,12 @@ impl Journal {
     /// Records a new task, running from now, with all its steps pending.
     pub fn create_task(&self, task: &NewTask<'_>) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = crate::time_format::now();
         tx.execute(
             "INSERT INTO tasks (id, pipeline, pipeline_path, pipeline_digest, workspace, params,
-                                status, created_at, started_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                                status, created_at, started_at, pipeline_text)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
             params![
                 task.id,
                 task.pipeline,
@@ -118,7 +118,8 @@ impl Journal {
                 task.workspace,
                 task.params,
                 TaskStatus::Running.as_str(),
-                now
+                now,
+                task.pipeline_text
             ],
         )?;
         for (position, step) in task.steps.iter().enumerate() {
@@ -143,7 +144,7 @@ impl Journal {
     /// Marks the start of attempt `attempt` of a step.
     pub fn start_attempt(&self, task_id: &str, step_id: &str, attempt: u32) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = crate::time_format::now();
         tx.execute(
             "INSERT INTO attempts (task_id, step_id, attempt, status, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -162,17 +163,24 @@ impl Journal {
         Ok(())
     }
 
-    /// Records how an attempt ended, with the artifacts it produced, in one transaction.
-    pub fn finish_attempt(
+    /// Commits how an attempt ended: its status, artifacts, signed record (made by `sign`
+    /// from the chain head it extends) and, if its changes are still to be applied, a pending
+    /// apply; all in one transaction, so either all of it is in the journal or none.
+    pub fn commit_attempt<E>(
         &self,
-        task_id: &str,
-        step_id: &str,
-        attempt: u32,
-        result: &StepResult,
-        artifacts: &[NewArtifact],
-    ) -> Result<()> {
+        commit: &Commit<'_>,
+        sign: impl FnOnce(&ChainHead) -> Result<RecordRow, E>,
+    ) -> Result<Result<RecordRow, E>> {
+        let Commit {
+            task_id,
+            step_id,
+            attempt,
+            result,
+            artifacts,
+            apply_pending,
+        } = *commit;
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = crate::time_format::now();
         tx.execute(
             "UPDATE attempts SET status = ?4, error = ?5, finished_at = ?6
@@ -219,7 +227,139 @@ impl Journal {
                 ],
             )?;
         }
+        let head = tx
+            .query_row(
+                "SELECT seq, hash FROM records WHERE task_id = ?1 ORDER BY seq DESC LIMIT 1",
+                [task_id],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+            )
+            .optional()?;
+        let head = match head {
+            Some((seq, hash)) => ChainHead {
+                seq: seq as u64 + 1,
+                prev_hash: Some(hash),
+            },
+            None => ChainHead {
+                seq: 1,
+                prev_hash: None,
+            },
+        };
+        let record = match sign(&head) {
+            Ok(record) => record,
+            Err(e) => return Ok(Err(e)),
+        };
+        tx.execute(
+            "INSERT INTO records (task_id, seq, step_id, attempt, body, hash, signature, key_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                task_id,
+                record.seq as i64,
+                record.step_id,
+                record.attempt,
+                record.body,
+                record.hash,
+                record.signature,
+                record.key_id
+            ],
+        )?;
+        if apply_pending {
+            tx.execute(
+                "INSERT INTO pending_applies (task_id, step_id, attempt) VALUES (?1, ?2, ?3)",
+                params![task_id, step_id, attempt],
+            )?;
+        }
         tx.commit()?;
+        Ok(Ok(record))
+    }
+
+    /// The committed attempts whose changes are not applied to their workspace yet.
+    pub fn pending_applies(&self) -> Result<Vec<PendingApply>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT p.task_id, p.step_id, p.attempt, t.workspace
+             FROM pending_applies p JOIN tasks t ON t.id = p.task_id ORDER BY t.created_at, p.rowid",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(PendingApply {
+                task_id: row.get(0)?,
+                step_id: row.get(1)?,
+                attempt: row.get(2)?,
+                workspace: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Marks the changes of a step as applied to the workspace.
+    pub fn mark_applied(&self, task_id: &str, step_id: &str) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM pending_applies WHERE task_id = ?1 AND step_id = ?2",
+            params![task_id, step_id],
+        )?;
+        Ok(())
+    }
+
+    /// The signed records of a task, in chain order.
+    pub fn records(&self, task_id: &str) -> Result<Vec<RecordRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM records WHERE task_id = ?1 ORDER BY seq",
+            RecordRow::COLUMNS
+        ))?;
+        let rows = stmt.query_map([task_id], RecordRow::from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The id of a key that signed any record in this journal, if there is one.
+    pub fn any_signing_key(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT key_id FROM records LIMIT 1", [], |row| row.get(0))
+            .optional()?)
+    }
+
+    /// The artifacts of one attempt.
+    pub fn attempt_artifacts(
+        &self,
+        task_id: &str,
+        step_id: &str,
+        attempt: u32,
+    ) -> Result<Vec<ArtifactRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM artifacts a WHERE a.task_id = ?1 AND a.step_id = ?2 AND a.attempt = ?3 ORDER BY a.name",
+            ArtifactRow::COLUMNS
+        ))?;
+        let rows = stmt.query_map(params![task_id, step_id, attempt], ArtifactRow::from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The texts of the notes an attempt left, in order.
+    pub fn notes(&self, task_id: &str, step_id: &str, attempt: u32) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT message FROM events WHERE task_id = ?1 AND step_id = ?2 AND attempt = ?3 AND kind = 'note' ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![task_id, step_id, attempt], |row| row.get(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Attempts that started but never ended: their process stopped.
+    pub fn dangling_attempts(&self, task_id: &str) -> Result<Vec<(String, u32, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT step_id, attempt, started_at FROM attempts WHERE task_id = ?1 AND finished_at IS NULL ORDER BY started_at",
+        )?;
+        let rows = stmt.query_map([task_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Marks the task running again (when resumed), clearing its end.
+    pub fn reopen_task(&self, task_id: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE tasks SET status = ?2, finished_at = NULL WHERE id = ?1",
+            params![task_id, TaskStatus::Running.as_str()],
+        )?;
         Ok(())
     }
 

@@ -10,6 +10,7 @@
 //! through the host interface of [`sandbox`].
 
 pub mod evidence;
+pub mod failpoint;
 pub mod journal;
 pub mod manifest;
 pub mod plugins;

@@ -97,6 +97,8 @@ pub struct Plan {
     pub source: PathBuf,
     /// blake3 of the pipeline file.
     pub digest: String,
+    /// The pipeline file's text.
+    pub text: String,
     /// The canonical workspace.
     pub workspace: PathBuf,
     /// The effective parameters.
@@ -161,6 +163,15 @@ impl Plan {
             path: path.to_path_buf(),
             source,
         })?;
+        Plan::parse(path, bytes, options)
+    }
+
+    /// Checks pipeline text as if read from `path` (plugin paths are relative to its directory).
+    pub fn parse(
+        path: &Path,
+        bytes: Vec<u8>,
+        options: &LoadOptions<'_>,
+    ) -> Result<Plan, ManifestError> {
         let workspace = options
             .workspace
             .canonicalize()
@@ -210,6 +221,7 @@ impl Plan {
             description: raw.description,
             source: path.to_path_buf(),
             digest: crate::evidence::digest(&bytes),
+            text,
             workspace,
             params: plan_params,
             steps,

@@ -1,19 +1,35 @@
-//! Drives one task: its steps in order, each in a fresh sandbox, every attempt and what it
-//! produced written to the journal as it happens.
+//! Drives one task: its steps in order, each in a fresh sandbox, each attempt a transaction.
+//!
+//! The commit protocol of an attempt: the guest writes into staging copies of its write
+//! grants; when it ends, the host compares staging with the workspace, stores every new file
+//! in `cas/`, then commits the attempt's end, its artifacts, its signed record and (when it
+//! succeeded with changes) a pending apply in one SQLite transaction; only then are the
+//! changes applied to the workspace, and the pending apply cleared. Killed anywhere, a task
+//! resumes from what the journal says really happened: a step without a committed success
+//! runs again from its last checkpoint, a committed but unapplied step is applied again.
 
+mod apply;
 mod host_calls;
+mod staging;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::evidence::{Cas, CasError, Snapshot};
+pub use apply::ApplyError;
+
+use crate::evidence::record::{Material, Product, RECORD_FORMAT, RecordBody, digest_json};
+use crate::evidence::{Cas, CasError, KeyError, Signer};
+use crate::failpoint;
 use crate::journal::{
-    Journal, JournalError, NewArtifact, NewEvent, NewStep, NewTask, StepResult, StepStatus,
-    TaskStatus,
+    ChainHead, Commit, Journal, JournalError, NewArtifact, NewEvent, NewStep, NewTask, StepResult,
+    StepStatus, TaskStatus,
 };
 use crate::manifest::{Plan, StepKind, StepPlan};
-use crate::sandbox::{Captured, PriorOutput, Sandbox, SandboxError, StepError, StepInput};
+use crate::sandbox::{Captured, Grants, PriorOutput, Sandbox, SandboxError, StepError, StepInput};
+use crate::state::{StateDir, StateError, TaskLock};
 use host_calls::JournalHost;
+use staging::Staging;
 
 /// Errors that stop a task from being run or recorded (a failing step is not one: it is
 /// recorded, and the task ends `failed`).
@@ -25,6 +41,35 @@ pub enum RunError {
     /// An artifact could not be stored.
     #[error(transparent)]
     Cas(#[from] CasError),
+    /// The signing key is unusable.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The state directory refused a lock.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Committed changes could not be applied to the workspace.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// A record could not be encoded.
+    #[error("cannot encode a step record: {0}")]
+    Record(#[from] serde_json::Error),
+    /// Another process runs the task.
+    #[error("task {0} is being run by another nightshift process")]
+    Busy(String),
+    /// The pipeline no longer matches what the task started with.
+    #[error(
+        "task {task}: step `{step}` now runs component {found}, but the task started with {expected}; resume needs the same components"
+    )]
+    ComponentChanged {
+        /// The task.
+        task: String,
+        /// The step.
+        step: String,
+        /// The digest the task started with.
+        expected: String,
+        /// The digest found now.
+        found: String,
+    },
 }
 
 /// Watches a task run, e.g. to draw progress on a terminal.
@@ -54,30 +99,45 @@ pub struct TaskOutcome {
     pub task_id: String,
     /// Its final status.
     pub status: TaskStatus,
+    /// True when `resume` found the task already finished and did nothing.
+    pub already_finished: bool,
 }
 
-/// Runs tasks against one journal, artifact store and sandbox.
+/// Runs tasks against one state directory: journal, artifact store, signing key, sandbox.
 pub struct Runner {
     journal: Arc<Journal>,
     sandbox: Arc<Sandbox>,
     cas: Cas,
+    signer: Signer,
+    state: StateDir,
 }
 
-/// What one attempt produced, before it is recorded.
-struct AttemptRecord {
+/// What one attempt produced, before it is committed.
+struct Attempt {
     result: StepResult,
     artifacts: Vec<NewArtifact>,
     prior: Option<PriorOutput>,
+    products: Vec<Product>,
+    materials: Vec<Material>,
+    staging: Option<Staging>,
 }
 
 impl Runner {
-    /// A runner over these stores.
-    pub fn new(journal: Arc<Journal>, sandbox: Arc<Sandbox>, cas: Cas) -> Self {
-        Runner {
+    /// A runner over `state`, loading (or on first use creating) its signing key.
+    pub fn new(
+        state: StateDir,
+        journal: Arc<Journal>,
+        sandbox: Arc<Sandbox>,
+    ) -> Result<Self, RunError> {
+        let signer =
+            Signer::load_or_create(&state.keys_dir(), journal.any_signing_key()?.as_deref())?;
+        Ok(Runner {
+            cas: Cas::new(state.cas_dir()),
             journal,
             sandbox,
-            cas,
-        }
+            signer,
+            state,
+        })
     }
 
     /// Records a new task for `plan` and runs it to the end.
@@ -87,7 +147,11 @@ impl Runner {
         observer: Arc<dyn Observer>,
     ) -> Result<TaskOutcome, RunError> {
         let task_id = uuid::Uuid::now_v7().simple().to_string();
-        let params = serde_json::to_string(&plan.params).unwrap_or_else(|_| "{}".into());
+        let lock = self
+            .state
+            .lock_task(&task_id)?
+            .ok_or_else(|| RunError::Busy(task_id.clone()))?;
+        let params = serde_json::to_string(&plan.params)?;
         let source = plan.source.display().to_string();
         let workspace = plan.workspace.display().to_string();
         self.journal.create_task(&NewTask {
@@ -97,6 +161,7 @@ impl Runner {
             pipeline_digest: &plan.digest,
             workspace: &workspace,
             params: &params,
+            pipeline_text: &plan.text,
             steps: plan
                 .steps
                 .iter()
@@ -109,47 +174,257 @@ impl Runner {
                 .collect(),
         })?;
         tracing::info!(task = %task_id, pipeline = %plan.name, "task started");
+        self.drive(&task_id, plan, observer, lock).await
+    }
 
+    /// Continues an interrupted task from the first step without a committed success,
+    /// after finishing what its last process left half done.
+    pub async fn resume(
+        &self,
+        task_id: &str,
+        plan: &Plan,
+        observer: Arc<dyn Observer>,
+    ) -> Result<TaskOutcome, RunError> {
+        let task = self.journal.find_task(task_id)?;
+        let lock = self
+            .state
+            .lock_task(&task.id)?
+            .ok_or_else(|| RunError::Busy(task.id.clone()))?;
+        if task.status != TaskStatus::Running {
+            return Ok(TaskOutcome {
+                task_id: task.id,
+                status: task.status,
+                already_finished: true,
+            });
+        }
+        for row in self.journal.steps(&task.id)? {
+            if let Some(step) = plan.steps.iter().find(|s| s.id == row.step_id)
+                && step.kind.component().digest != row.plugin_digest
+            {
+                return Err(RunError::ComponentChanged {
+                    task: task.id.clone(),
+                    step: row.step_id,
+                    expected: row.plugin_digest,
+                    found: step.kind.component().digest.clone(),
+                });
+            }
+        }
+        self.recover(&task.id)?;
+        self.journal.reopen_task(&task.id)?;
+        tracing::info!(task = %task.id, "task resumed");
+        self.drive(&task.id, plan, observer, lock).await
+    }
+
+    /// Applies committed changes left unapplied, and records attempts whose process stopped.
+    fn recover(&self, task_id: &str) -> Result<(), RunError> {
+        for pending in self
+            .journal
+            .pending_applies()?
+            .into_iter()
+            .filter(|p| p.task_id == task_id)
+        {
+            let artifacts =
+                self.journal
+                    .attempt_artifacts(task_id, &pending.step_id, pending.attempt)?;
+            apply::apply(
+                &self.cas,
+                std::path::Path::new(&pending.workspace),
+                &artifacts,
+            )?;
+            self.journal.mark_applied(task_id, &pending.step_id)?;
+            self.event(
+                task_id,
+                &pending.step_id,
+                pending.attempt,
+                "recovery",
+                "applied committed changes left unapplied",
+            )?;
+        }
+        for (step_id, attempt, started_at) in self.journal.dangling_attempts(task_id)? {
+            let result = StepResult {
+                status: StepStatus::Interrupted,
+                summary: None,
+                data: None,
+                checks: None,
+                caveats: None,
+                error: Some(
+                    "interrupted: the process running this attempt stopped before it ended".into(),
+                ),
+                duration_ms: 0,
+            };
+            let steps = self.journal.steps(task_id)?;
+            let row = steps.iter().find(|s| s.step_id == step_id);
+            let body = |head: &ChainHead| {
+                RecordBody {
+                    format: RECORD_FORMAT.into(),
+                    task: task_id.to_owned(),
+                    step: step_id.clone(),
+                    attempt,
+                    seq: head.seq,
+                    prev: None,
+                    kind: row.map(|r| r.kind.clone()).unwrap_or_default(),
+                    plugin: serde_json::json!({
+                        "name": row.map(|r| r.plugin.as_str()),
+                        "digest": row.map(|r| r.plugin_digest.as_str()),
+                    }),
+                    params_digest: String::new(),
+                    grants: serde_json::Value::Null,
+                    started_at: started_at.clone(),
+                    finished_at: crate::time_format::now(),
+                    outcome: serde_json::json!({ "status": "interrupted", "summary": null, "error": result.error }),
+                    output_digest: None,
+                    materials: Vec::new(),
+                    products: Vec::new(),
+                    checks: serde_json::json!([]),
+                    notes_digest: digest_json(&serde_json::json!([])),
+                }
+                .seal(head, &self.signer)
+            };
+            let commit = Commit {
+                task_id,
+                step_id: &step_id,
+                attempt,
+                result: &result,
+                artifacts: &[],
+                apply_pending: false,
+            };
+            self.journal.commit_attempt(&commit, body)??;
+        }
+        Ok(())
+    }
+
+    async fn drive(
+        &self,
+        task_id: &str,
+        plan: &Plan,
+        observer: Arc<dyn Observer>,
+        _lock: TaskLock,
+    ) -> Result<TaskOutcome, RunError> {
+        let rows: HashMap<String, _> = self
+            .journal
+            .steps(task_id)?
+            .into_iter()
+            .map(|r| (r.step_id.clone(), r))
+            .collect();
         let mut prior = Vec::new();
         let mut status = TaskStatus::Succeeded;
         for (index, step) in plan.steps.iter().enumerate() {
+            let row = rows.get(&step.id);
+            if let Some(row) = row.filter(|r| r.status == StepStatus::Succeeded) {
+                if let (StepKind::Plugin { .. }, Some(data)) = (&step.kind, &row.data) {
+                    prior.push(PriorOutput {
+                        step_id: step.id.clone(),
+                        data: data.clone(),
+                    });
+                }
+                continue;
+            }
+            let attempt = row.map_or(0, |r| r.attempts) + 1;
             observer.step_started(index, plan.steps.len(), &step.id);
-            let attempt = 1;
-            self.journal.start_attempt(&task_id, &step.id, attempt)?;
-            let started = Instant::now();
-            let mut record = self
-                .attempt(&task_id, step, attempt, &prior, &observer)
+            let (ok, duration_ms, detail) = self
+                .step(task_id, plan, step, attempt, &mut prior, &observer)
                 .await?;
-            record.result.duration_ms = started.elapsed().as_millis() as u64;
-            self.journal.finish_attempt(
-                &task_id,
-                &step.id,
-                attempt,
-                &record.result,
-                &record.artifacts,
-            )?;
-            let detail = record
-                .result
-                .error
-                .as_deref()
-                .or(record.result.summary.as_deref())
-                .unwrap_or("");
-            observer.step_finished(
-                &step.id,
-                record.result.status,
-                record.result.duration_ms,
-                detail,
-            );
-            if record.result.status != StepStatus::Succeeded {
+            let finished = if ok {
+                StepStatus::Succeeded
+            } else {
+                StepStatus::Failed
+            };
+            observer.step_finished(&step.id, finished, duration_ms, &detail);
+            if !ok {
                 status = TaskStatus::Failed;
-                self.journal.skip_pending_steps(&task_id)?;
+                self.journal.skip_pending_steps(task_id)?;
                 break;
             }
-            prior.extend(record.prior);
         }
-        self.journal.finish_task(&task_id, status)?;
+        self.journal.finish_task(task_id, status)?;
         tracing::info!(task = %task_id, %status, "task ended");
-        Ok(TaskOutcome { task_id, status })
+        Ok(TaskOutcome {
+            task_id: task_id.to_owned(),
+            status,
+            already_finished: false,
+        })
+    }
+
+    /// Runs, commits and applies one attempt; returns (succeeded, duration, detail).
+    async fn step(
+        &self,
+        task_id: &str,
+        plan: &Plan,
+        step: &StepPlan,
+        attempt: u32,
+        prior: &mut Vec<PriorOutput>,
+        observer: &Arc<dyn Observer>,
+    ) -> Result<(bool, u64, String), RunError> {
+        self.journal.start_attempt(task_id, &step.id, attempt)?;
+        let started_at = crate::time_format::now();
+        let started = Instant::now();
+        failpoint::hit("before-step");
+        let mut run = self
+            .attempt(task_id, step, attempt, prior, observer)
+            .await?;
+        run.result.duration_ms = started.elapsed().as_millis() as u64;
+        failpoint::hit("after-run");
+
+        let notes = self.journal.notes(task_id, &step.id, attempt)?;
+        let body = RecordBody {
+            format: RECORD_FORMAT.into(),
+            task: task_id.to_owned(),
+            step: step.id.clone(),
+            attempt,
+            seq: 0,
+            prev: None,
+            kind: step.kind.name().into(),
+            plugin: serde_json::json!({ "name": step.kind.component().reference, "digest": step.kind.component().digest }),
+            params_digest: digest_json(&step_params(step)),
+            grants: grants_json(&step.grants),
+            started_at,
+            finished_at: crate::time_format::now(),
+            outcome: serde_json::json!({
+                "status": run.result.status.as_str(),
+                "summary": run.result.summary,
+                "error": run.result.error,
+            }),
+            output_digest: run
+                .result
+                .data
+                .as_deref()
+                .map(|d| crate::evidence::digest(d.as_bytes())),
+            materials: run.materials.clone(),
+            products: run.products.clone(),
+            checks: run
+                .result
+                .checks
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok())
+                .unwrap_or_else(|| serde_json::json!([])),
+            notes_digest: digest_json(&serde_json::Value::from(notes)),
+        };
+        let succeeded = run.result.status == StepStatus::Succeeded;
+        let apply_pending = succeeded && !run.products.is_empty();
+        let commit = Commit {
+            task_id,
+            step_id: &step.id,
+            attempt,
+            result: &run.result,
+            artifacts: &run.artifacts,
+            apply_pending,
+        };
+        self.journal
+            .commit_attempt(&commit, |head| body.seal(head, &self.signer))??;
+        failpoint::hit("after-commit");
+
+        if apply_pending {
+            let artifacts = self.journal.attempt_artifacts(task_id, &step.id, attempt)?;
+            apply::apply(&self.cas, &plan.workspace, &artifacts)?;
+            failpoint::hit("after-apply");
+            self.journal.mark_applied(task_id, &step.id)?;
+        }
+        if let Some(staging) = run.staging.take() {
+            staging.discard();
+        }
+        prior.extend(run.prior);
+        let detail = run.result.error.or(run.result.summary).unwrap_or_default();
+        Ok((succeeded, run.result.duration_ms, detail))
     }
 
     async fn attempt(
@@ -159,7 +434,7 @@ impl Runner {
         attempt: u32,
         prior: &[PriorOutput],
         observer: &Arc<dyn Observer>,
-    ) -> Result<AttemptRecord, RunError> {
+    ) -> Result<Attempt, RunError> {
         let scope = EventScope {
             journal: &self.journal,
             task_id,
@@ -167,6 +442,10 @@ impl Runner {
             attempt,
         };
         let component = step.kind.component();
+        let mut materials = vec![Material {
+            name: "component".into(),
+            blake3: component.digest.clone(),
+        }];
         let prepared = match self.sandbox.prepare(component) {
             Ok((prepared, cache)) => {
                 let message = match cache {
@@ -183,16 +462,23 @@ impl Runner {
                 scope.append("cache", Some("debug"), &message, Some(&data))?;
                 prepared
             }
-            Err(e) => return Ok(failed(e.to_string())),
+            Err(e) => return Ok(failed(e.to_string(), materials)),
         };
 
-        let write_dirs: Vec<_> = step
-            .grants
-            .write
-            .iter()
-            .map(|d| (d.host.as_path(), d.guest.as_str()))
-            .collect();
-        let before = Snapshot::take(write_dirs.iter().copied());
+        let staging_root = self.state.staging_dir(task_id, &step.id);
+        let staging = match Staging::prepare(&staging_root, &step.grants.write) {
+            Ok(staging) => staging,
+            Err(e) => {
+                return Ok(failed(
+                    format!(
+                        "cannot stage the write grants in {}: {e}",
+                        staging_root.display()
+                    ),
+                    materials,
+                ));
+            }
+        };
+        let grants = staging.redirect(&step.grants);
         let host = Box::new(JournalHost::new(
             Arc::clone(&self.journal),
             task_id,
@@ -201,62 +487,112 @@ impl Runner {
             Arc::clone(observer),
         ));
 
-        let mut record = match &step.kind {
+        let mut run = match &step.kind {
             StepKind::Plugin { params, .. } => {
+                let checkpoint = self.journal.checkpoint(task_id, &step.id)?;
+                materials.push(Material {
+                    name: "params".into(),
+                    blake3: digest_json(params),
+                });
+                let prior_json: Vec<_> = prior
+                    .iter()
+                    .map(|p| serde_json::json!({ "step": p.step_id, "data": p.data }))
+                    .collect();
+                materials.push(Material {
+                    name: "prior".into(),
+                    blake3: digest_json(&serde_json::Value::from(prior_json)),
+                });
+                if let Some(state) = &checkpoint {
+                    materials.push(Material {
+                        name: "checkpoint".into(),
+                        blake3: crate::evidence::digest(state),
+                    });
+                }
                 let input = StepInput {
                     task_id: task_id.to_owned(),
                     step_id: step.id.clone(),
                     attempt,
                     params: params.to_string(),
                     prior: prior.to_vec(),
-                    checkpoint: self.journal.checkpoint(task_id, &step.id)?,
+                    checkpoint,
                 };
                 let captured = self
                     .sandbox
-                    .run_plugin(&prepared, &step.grants, &input, host)
+                    .run_plugin(&prepared, &grants, &input, host)
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
-                let mut record = plugin_record(outcome);
-                record.artifacts = artifacts;
-                if let Some(prior) = &mut record.prior {
+                let mut run = plugin_attempt(outcome, materials);
+                run.artifacts = artifacts;
+                if let Some(prior) = &mut run.prior {
                     prior.step_id = step.id.clone();
                 }
-                record
+                run
             }
             StepKind::Command { args, stdin, .. } => {
+                materials.push(Material {
+                    name: "params".into(),
+                    blake3: digest_json(&step_params(step)),
+                });
                 let captured = self
                     .sandbox
-                    .run_command(&prepared, &step.grants, args, stdin.as_deref(), host)
+                    .run_command(&prepared, &grants, args, stdin.as_deref(), host)
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
-                let mut record = command_record(outcome);
-                record.artifacts = artifacts;
-                record
+                let mut run = command_attempt(outcome, materials);
+                run.artifacts = artifacts;
+                run
             }
         };
 
-        let after = Snapshot::take(write_dirs.iter().copied());
-        for change in before.changes(&after) {
-            let (blake3, bytes) = match change.kind {
-                crate::evidence::ChangeKind::Deleted => (None, 0),
-                _ => match std::fs::read(&change.host_path) {
-                    Ok(content) => (Some(self.cas.put(&content)?), content.len() as u64),
-                    Err(e) => {
-                        let message = format!("cannot read changed file {}: {e}", change.path);
-                        scope.append("evidence", Some("warn"), &message, None)?;
-                        continue;
+        if run.result.status == StepStatus::Succeeded {
+            match staging.changes() {
+                Ok(changes) => {
+                    for change in changes {
+                        let (blake3, bytes) = match &change.staged {
+                            Some(path) => match std::fs::read(path) {
+                                Ok(content) => {
+                                    (Some(self.cas.put(&content)?), content.len() as u64)
+                                }
+                                Err(e) => {
+                                    run = failed(
+                                        format!("cannot read staged file {}: {e}", change.path),
+                                        run.materials,
+                                    );
+                                    break;
+                                }
+                            },
+                            None => (None, 0),
+                        };
+                        let change_name = change.kind.as_str();
+                        run.products.push(Product {
+                            path: change.path.clone(),
+                            change: change_name.into(),
+                            blake3: blake3.clone(),
+                            bytes,
+                        });
+                        run.artifacts.push(NewArtifact {
+                            name: change.path,
+                            kind: "file",
+                            change: Some(change_name),
+                            blake3,
+                            bytes,
+                        });
                     }
-                },
-            };
-            record.artifacts.push(NewArtifact {
-                name: change.path,
-                kind: "file",
-                change: Some(change.kind.as_str()),
-                blake3,
-                bytes,
-            });
+                }
+                Err(e) => {
+                    run = failed(
+                        format!("cannot compare staged writes with the workspace: {e}"),
+                        run.materials,
+                    )
+                }
+            }
         }
-        Ok(record)
+        if run.result.status != StepStatus::Succeeded {
+            run.products.clear();
+            run.artifacts.retain(|a| a.kind != "file");
+        }
+        run.staging = Some(staging);
+        Ok(run)
     }
 
     /// Stores non-empty stdout and stderr in the artifact store and logs them as events.
@@ -283,6 +619,23 @@ impl Runner {
             });
         }
         Ok((captured.outcome, artifacts))
+    }
+
+    fn event(
+        &self,
+        task_id: &str,
+        step_id: &str,
+        attempt: u32,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), JournalError> {
+        EventScope {
+            journal: &self.journal,
+            task_id,
+            step_id,
+            attempt,
+        }
+        .append(kind, Some("info"), message, None)
     }
 }
 
@@ -314,8 +667,29 @@ impl EventScope<'_> {
     }
 }
 
-fn failed(error: String) -> AttemptRecord {
-    AttemptRecord {
+/// What a step is given besides its component: params, or arguments and stdin.
+fn step_params(step: &StepPlan) -> serde_json::Value {
+    match &step.kind {
+        StepKind::Plugin { params, .. } => params.clone(),
+        StepKind::Command { args, stdin, .. } => {
+            serde_json::json!({ "args": args, "stdin": stdin })
+        }
+    }
+}
+
+fn grants_json(grants: &Grants) -> serde_json::Value {
+    serde_json::json!({
+        "read": grants.read.iter().map(|d| d.guest.as_str()).collect::<Vec<_>>(),
+        "write": grants.write.iter().map(|d| d.guest.as_str()).collect::<Vec<_>>(),
+        "env": grants.env,
+        "memory_bytes": grants.limits.memory_bytes,
+        "timeout_ms": grants.limits.timeout.as_millis() as u64,
+        "output_bytes": grants.limits.output_bytes,
+    })
+}
+
+fn failed(error: String, materials: Vec<Material>) -> Attempt {
+    Attempt {
         result: StepResult {
             status: StepStatus::Failed,
             summary: None,
@@ -327,63 +701,86 @@ fn failed(error: String) -> AttemptRecord {
         },
         artifacts: Vec::new(),
         prior: None,
+        products: Vec::new(),
+        materials,
+        staging: None,
     }
 }
 
-fn plugin_record(
+fn succeeded(
+    summary: String,
+    data: String,
+    checks: Option<String>,
+    caveats: Option<String>,
+    materials: Vec<Material>,
+) -> Attempt {
+    Attempt {
+        result: StepResult {
+            status: StepStatus::Succeeded,
+            summary: Some(summary),
+            data: Some(data),
+            checks,
+            caveats,
+            error: None,
+            duration_ms: 0,
+        },
+        artifacts: Vec::new(),
+        prior: None,
+        products: Vec::new(),
+        materials,
+        staging: None,
+    }
+}
+
+fn plugin_attempt(
     outcome: Result<Result<crate::sandbox::StepOutput, StepError>, SandboxError>,
-) -> AttemptRecord {
+    materials: Vec<Material>,
+) -> Attempt {
     let output = match outcome {
-        Err(e) => return failed(e.to_string()),
-        Ok(Err(StepError::Fatal(message))) => return failed(format!("plugin failed: {message}")),
+        Err(e) => return failed(e.to_string(), materials),
+        Ok(Err(StepError::Fatal(message))) => {
+            return failed(format!("plugin failed: {message}"), materials);
+        }
         Ok(Err(StepError::Retryable(message))) => {
-            return failed(format!("plugin failed (retryable): {message}"));
+            return failed(format!("plugin failed (retryable): {message}"), materials);
         }
         Ok(Ok(output)) => output,
     };
-    let data = match serde_json::from_str::<serde_json::Value>(&output.data) {
-        Ok(_) => output.data.clone(),
-        Err(e) => return failed(format!("plugin returned data that is not JSON: {e}")),
-    };
+    if let Err(e) = serde_json::from_str::<serde_json::Value>(&output.data) {
+        return failed(
+            format!("plugin returned data that is not JSON: {e}"),
+            materials,
+        );
+    }
     let checks: Vec<_> = output
         .checks
         .iter()
         .map(|c| serde_json::json!({ "name": c.name, "passed": c.passed, "detail": c.detail }))
         .collect();
-    AttemptRecord {
-        result: StepResult {
-            status: StepStatus::Succeeded,
-            summary: Some(output.summary.clone()),
-            data: Some(data.clone()),
-            checks: Some(serde_json::Value::from(checks).to_string()),
-            caveats: Some(serde_json::Value::from(output.caveats.clone()).to_string()),
-            error: None,
-            duration_ms: 0,
-        },
-        artifacts: Vec::new(),
-        prior: Some(PriorOutput {
-            step_id: String::new(),
-            data,
-        }),
-    }
+    let mut attempt = succeeded(
+        output.summary,
+        output.data.clone(),
+        Some(serde_json::Value::from(checks).to_string()),
+        Some(serde_json::Value::from(output.caveats).to_string()),
+        materials,
+    );
+    attempt.prior = Some(PriorOutput {
+        step_id: String::new(),
+        data: output.data,
+    });
+    attempt
 }
 
-fn command_record(outcome: Result<i32, SandboxError>) -> AttemptRecord {
+fn command_attempt(outcome: Result<i32, SandboxError>, materials: Vec<Material>) -> Attempt {
     match outcome {
-        Err(e) => failed(e.to_string()),
-        Ok(0) => AttemptRecord {
-            result: StepResult {
-                status: StepStatus::Succeeded,
-                summary: Some("exited with code 0".to_owned()),
-                data: Some(serde_json::json!({ "exit_code": 0 }).to_string()),
-                checks: None,
-                caveats: None,
-                error: None,
-                duration_ms: 0,
-            },
-            artifacts: Vec::new(),
-            prior: None,
-        },
-        Ok(code) => failed(format!("command exited with code {code}")),
+        Err(e) => failed(e.to_string(), materials),
+        Ok(0) => succeeded(
+            "exited with code 0".into(),
+            serde_json::json!({ "exit_code": 0 }).to_string(),
+            None,
+            None,
+            materials,
+        ),
+        Ok(code) => failed(format!("command exited with code {code}"), materials),
     }
 }

@@ -47,6 +47,8 @@ impl StateDir {
             root.to_path_buf(),
             root.join("cas"),
             root.join("plugins/cache"),
+            root.join("staging"),
+            root.join("locks"),
         ] {
             std::fs::create_dir_all(&dir)
                 .map_err(|source| StateError::Create { path: dir, source })?;
@@ -82,4 +84,47 @@ impl StateDir {
     pub fn compile_cache_dir(&self) -> PathBuf {
         self.root.join("plugins/cache")
     }
+
+    /// The signing key.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+
+    /// Where a step attempt's writes are staged until commit.
+    pub fn staging_dir(&self, task_id: &str, step_id: &str) -> PathBuf {
+        self.root
+            .join("staging")
+            .join(format!("{task_id}-{step_id}"))
+    }
+
+    /// Takes the lock that says a process is running `task_id`; `None` if another holds it.
+    /// The lock is released when the returned guard is dropped or the process dies.
+    pub fn lock_task(&self, task_id: &str) -> Result<Option<TaskLock>, StateError> {
+        let path = self.root.join("locks").join(format!("{task_id}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StateError::Create {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(TaskLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(StateError::Create { path, source }),
+        }
+    }
+
+    /// Whether a live process holds the lock of `task_id`.
+    pub fn task_is_live(&self, task_id: &str) -> bool {
+        matches!(self.lock_task(task_id), Ok(None))
+    }
+}
+
+/// Held while a process runs a task.
+#[derive(Debug)]
+pub struct TaskLock {
+    _file: std::fs::File,
 }

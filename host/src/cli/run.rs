@@ -2,17 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use nightshift::evidence::Cas;
-use nightshift::journal::TaskStatus;
+use nightshift::journal::{Journal, TaskStatus};
 use nightshift::manifest::{LoadOptions, Plan};
 use nightshift::plugins::Catalog;
-use nightshift::runner::{Observer, Runner, Silent};
-use nightshift::sandbox::Sandbox;
-
-use super::UsageError;
-use super::progress::TerminalProgress;
+use nightshift::state::StateDir;
 
 /// Run a pipeline now, in the foreground, and print what happened
 ///
@@ -46,41 +40,37 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let catalog = Catalog::new(state.plugins_dir());
-    let plan = Plan::load(
-        &args.pipeline,
-        &LoadOptions {
-            workspace: &args.workspace,
-            state_dir: state.root(),
-            params: &args.params,
-            catalog: &catalog,
-        },
-    )?;
-    if plan.steps.is_empty() {
-        return Err(UsageError("the pipeline has no steps".into()).into());
-    }
-    let journal = Arc::new(super::open_journal(&state)?);
-    let sandbox = Arc::new(Sandbox::new(&state.compile_cache_dir())?);
-    let runner = Runner::new(Arc::clone(&journal), sandbox, Cas::new(state.cas_dir()));
-    let observer: Arc<dyn Observer> = if args.json {
-        Arc::new(Silent)
-    } else {
-        Arc::new(TerminalProgress::new(plan.steps.len()))
+    let options = LoadOptions {
+        workspace: &args.workspace,
+        state_dir: state.root(),
+        params: &args.params,
+        catalog: &catalog,
     };
+    let plan = Plan::load(&args.pipeline, &options)?;
+    let (journal, runner) = super::open_runner(&state)?;
+    warn_about_interrupted(&journal, &state, &plan)?;
 
+    let observer = super::observer(args.json, plan.steps.len());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let outcome = runtime.block_on(runner.run(&plan, observer))?;
+    super::finish(&journal, &outcome, args.json)
+}
 
-    let report = nightshift::report::build(&journal, &outcome.task_id)?;
-    if args.json {
-        super::print_json(&report)?;
-    } else {
-        print!("{}", report.to_markdown());
-        println!("\nEvents: nightshift logs {}", outcome.task_id);
+/// Says how to resume tasks of the same pipeline and workspace that were interrupted.
+fn warn_about_interrupted(journal: &Journal, state: &StateDir, plan: &Plan) -> anyhow::Result<()> {
+    let source = plan.source.display().to_string();
+    let workspace = plan.workspace.display().to_string();
+    for task in journal.recent_tasks(100)? {
+        let same = task.pipeline_path == source && task.workspace == workspace;
+        if same && task.status == TaskStatus::Running && !state.task_is_live(&task.id) {
+            let at = task.current_step.as_deref().unwrap_or("its first step");
+            eprintln!(
+                "note: task {} of this pipeline was interrupted at `{at}`; resume it with `nightshift resume {}`",
+                task.id, task.id
+            );
+        }
     }
-    Ok(match outcome.status {
-        TaskStatus::Succeeded => ExitCode::SUCCESS,
-        TaskStatus::Failed | TaskStatus::Running => ExitCode::from(1),
-    })
+    Ok(())
 }

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nightshift::journal::{StepRow, TaskRow};
+use nightshift::journal::{StepRow, TaskRow, TaskStatus};
+use nightshift::state::StateDir;
 use serde::Serialize;
 
 /// Show where tasks stand: the recent ones, or one with its steps
@@ -62,13 +63,13 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     if args.json {
         let json: Vec<_> = tasks
             .iter()
-            .map(|t| task_json(t, steps.as_deref()))
+            .map(|t| task_json(t, shown_status(&state, t), steps.as_deref()))
             .collect();
         super::print_json(&json)?;
         return Ok(ExitCode::SUCCESS);
     }
     match steps {
-        Some(steps) => print_task(&tasks[0], &steps),
+        Some(steps) => print_task(&tasks[0], shown_status(&state, &tasks[0]), &steps),
         None if tasks.is_empty() => {
             println!("no tasks yet; start one with `nightshift run PIPELINE`")
         }
@@ -81,7 +82,7 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
                 println!(
                     "{:<14} {:<10} {:<20} {:<12} {}",
                     &t.id[..t.id.len().min(12)],
-                    t.status.as_str(),
+                    shown_status(&state, t),
                     t.pipeline,
                     t.current_step.as_deref().unwrap_or("-"),
                     t.created_at
@@ -92,10 +93,19 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-fn task_json<'a>(task: &'a TaskRow, steps: Option<&'a [StepRow]>) -> TaskJson<'a> {
+/// `interrupted` for a task recorded as running that no live process runs.
+fn shown_status(state: &StateDir, task: &TaskRow) -> &'static str {
+    if task.status == TaskStatus::Running && !state.task_is_live(&task.id) {
+        "interrupted"
+    } else {
+        task.status.as_str()
+    }
+}
+
+fn task_json<'a>(task: &'a TaskRow, status: &'a str, steps: Option<&'a [StepRow]>) -> TaskJson<'a> {
     TaskJson {
         task_id: &task.id,
-        status: task.status.as_str(),
+        status,
         pipeline: &task.pipeline,
         current_step: task.current_step.as_deref(),
         workspace: &task.workspace,
@@ -120,11 +130,14 @@ fn task_json<'a>(task: &'a TaskRow, steps: Option<&'a [StepRow]>) -> TaskJson<'a
     }
 }
 
-fn print_task(task: &TaskRow, steps: &[StepRow]) {
+fn print_task(task: &TaskRow, status: &str, steps: &[StepRow]) {
     println!("task      {}", task.id);
     println!("pipeline  {} ({})", task.pipeline, task.pipeline_path);
     println!("workspace {}", task.workspace);
-    println!("status    {}", task.status);
+    println!("status    {status}");
+    if status == "interrupted" {
+        println!("          resume it with `nightshift resume {}`", task.id);
+    }
     println!("started   {}", task.started_at.as_deref().unwrap_or("-"));
     println!("finished  {}", task.finished_at.as_deref().unwrap_or("-"));
     println!();

@@ -62,6 +62,8 @@ status_enum! {
         Failed => "failed",
         /// Never run, because an earlier step failed.
         Skipped => "skipped",
+        /// Its process stopped while it ran; it runs again on resume.
+        Interrupted => "interrupted",
     }
 }
 
@@ -80,6 +82,8 @@ pub struct NewTask<'a> {
     pub workspace: &'a str,
     /// The effective pipeline parameters, JSON.
     pub params: &'a str,
+    /// The pipeline file's text, so the task can be resumed as it started.
+    pub pipeline_text: &'a str,
     /// Its steps, in order.
     pub steps: Vec<NewStep<'a>>,
 }
@@ -165,6 +169,8 @@ pub struct TaskRow {
     pub workspace: String,
     /// The effective parameters, JSON.
     pub params: String,
+    /// The pipeline file's text when the task started.
+    pub pipeline_text: Option<String>,
     /// Where it stands.
     pub status: TaskStatus,
     /// The step running now, if any.
@@ -179,7 +185,7 @@ pub struct TaskRow {
 
 impl TaskRow {
     pub(crate) const COLUMNS: &'static str = "id, pipeline, pipeline_path, pipeline_digest, workspace, params, \
-         status, current_step, created_at, started_at, finished_at";
+         status, current_step, created_at, started_at, finished_at, pipeline_text";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(TaskRow {
@@ -194,6 +200,7 @@ impl TaskRow {
             created_at: row.get(8)?,
             started_at: row.get(9)?,
             finished_at: row.get(10)?,
+            pipeline_text: row.get(11)?,
         })
     }
 }
@@ -328,4 +335,78 @@ impl ArtifactRow {
             bytes: row.get::<_, i64>(6)?.max(0) as u64,
         })
     }
+}
+
+/// What the chain of a task looks like before a record is added to it.
+#[derive(Debug, Clone)]
+pub struct ChainHead {
+    /// The sequence number the new record gets (1 for the first).
+    pub seq: u64,
+    /// The hash of the record before it, if any.
+    pub prev_hash: Option<String>,
+}
+
+/// A signed step record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    /// Position in the task's chain, from 1.
+    pub seq: u64,
+    /// The step it records.
+    pub step_id: String,
+    /// The attempt it records.
+    pub attempt: u32,
+    /// The canonical JSON text that was hashed.
+    pub body: String,
+    /// blake3 of `body`, hex.
+    pub hash: String,
+    /// ed25519 signature of the hash bytes, hex.
+    pub signature: String,
+    /// The signing key's id.
+    pub key_id: String,
+}
+
+impl RecordRow {
+    pub(crate) const COLUMNS: &'static str = "seq, step_id, attempt, body, hash, signature, key_id";
+
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(RecordRow {
+            seq: row.get::<_, i64>(0)?.max(0) as u64,
+            step_id: row.get(1)?,
+            attempt: row.get(2)?,
+            body: row.get(3)?,
+            hash: row.get(4)?,
+            signature: row.get(5)?,
+            key_id: row.get(6)?,
+        })
+    }
+}
+
+/// The end of an attempt, committed in one transaction with its record.
+#[derive(Debug, Clone)]
+pub struct Commit<'a> {
+    /// The task.
+    pub task_id: &'a str,
+    /// The step.
+    pub step_id: &'a str,
+    /// The attempt.
+    pub attempt: u32,
+    /// How it ended.
+    pub result: &'a StepResult,
+    /// What it produced.
+    pub artifacts: &'a [NewArtifact],
+    /// Whether its file changes still have to be applied to the workspace.
+    pub apply_pending: bool,
+}
+
+/// A committed attempt whose file changes are not applied to the workspace yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingApply {
+    /// The task.
+    pub task_id: String,
+    /// The step.
+    pub step_id: String,
+    /// The attempt whose changes to apply.
+    pub attempt: u32,
+    /// The task's workspace.
+    pub workspace: String,
 }

@@ -100,6 +100,31 @@ const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (task_id, step_id) REFERENCES steps (task_id, step_id)
     );
     "#,
+    // 2: signed, hash-chained step records; committed changes not yet applied to the
+    //    workspace; the pipeline text a task was started from (so it can be resumed).
+    r#"
+    ALTER TABLE tasks ADD COLUMN pipeline_text TEXT;
+
+    CREATE TABLE records (
+        task_id   TEXT NOT NULL REFERENCES tasks (id),
+        seq       INTEGER NOT NULL,
+        step_id   TEXT NOT NULL,
+        attempt   INTEGER NOT NULL,
+        body      TEXT NOT NULL,
+        hash      TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        key_id    TEXT NOT NULL,
+        PRIMARY KEY (task_id, seq)
+    );
+
+    CREATE TABLE pending_applies (
+        task_id TEXT NOT NULL,
+        step_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        PRIMARY KEY (task_id, step_id),
+        FOREIGN KEY (task_id, step_id) REFERENCES steps (task_id, step_id)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -109,7 +134,8 @@ pub(crate) const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 pub(crate) fn prepare(conn: &mut Connection) -> Result<(), JournalError> {
     // Pragmas stay outside the migration transaction: `journal_mode` cannot change inside one.
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // FULL: a commit that returned survives power loss, not only a killed process.
+    conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
 

@@ -8,6 +8,7 @@ fn task<'a>(id: &'a str) -> NewTask<'a> {
         pipeline_digest: "00",
         workspace: "/w",
         params: "{}",
+        pipeline_text: "name = \"p\"",
         steps: vec![
             NewStep {
                 step_id: "a",
@@ -53,9 +54,19 @@ fn records_a_task_its_steps_and_events_in_order() {
         error: Some("boom".into()),
         duration_ms: 5,
     };
-    journal
-        .finish_attempt("0123abcd", "a", 1, &result, &[])
-        .expect("finish");
+    let commit = Commit {
+        task_id: "0123abcd",
+        step_id: "a",
+        attempt: 1,
+        result: &result,
+        artifacts: &[],
+        apply_pending: false,
+    };
+    let record = journal
+        .commit_attempt(&commit, |head| Ok::<_, ()>(fake_record(head, "a")))
+        .expect("commit")
+        .expect("signed");
+    assert_eq!((record.seq, record.attempt), (1, 1));
     journal.skip_pending_steps("0123abcd").expect("skip");
     journal
         .finish_task("0123abcd", TaskStatus::Failed)
@@ -132,4 +143,80 @@ fn key_value_state_and_checkpoints_round_trip() {
         journal.checkpoint("t1", "a").expect("read"),
         Some(b"half".to_vec())
     );
+}
+
+fn fake_record(head: &ChainHead, step: &str) -> RecordRow {
+    RecordRow {
+        seq: head.seq,
+        step_id: step.to_owned(),
+        attempt: 1,
+        body: format!("{{\"prev\":{:?}}}", head.prev_hash),
+        hash: format!("hash-{}", head.seq),
+        signature: "sig".into(),
+        key_id: "key".into(),
+    }
+}
+
+#[test]
+fn records_chain_and_a_failed_signature_commits_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
+    journal.create_task(&task("t")).expect("create");
+    let result = StepResult {
+        status: StepStatus::Succeeded,
+        summary: Some("done".into()),
+        data: Some("{}".into()),
+        checks: None,
+        caveats: None,
+        error: None,
+        duration_ms: 1,
+    };
+    let artifact = NewArtifact {
+        name: "out/x".into(),
+        kind: "file",
+        change: Some("created"),
+        blake3: Some("00".into()),
+        bytes: 1,
+    };
+    journal.start_attempt("t", "a", 1).expect("start");
+    let commit = Commit {
+        task_id: "t",
+        step_id: "a",
+        attempt: 1,
+        result: &result,
+        artifacts: std::slice::from_ref(&artifact),
+        apply_pending: true,
+    };
+    let refused = journal
+        .commit_attempt(&commit, |_| Err("no key"))
+        .expect("no sqlite error");
+    assert_eq!(refused, Err("no key"));
+    assert!(journal.records("t").expect("records").is_empty());
+    assert!(
+        journal.artifacts("t").expect("artifacts").is_empty(),
+        "rolled back with the record"
+    );
+    assert!(journal.pending_applies().expect("pending").is_empty());
+
+    journal
+        .commit_attempt(&commit, |head| Ok::<_, ()>(fake_record(head, "a")))
+        .expect("commit")
+        .expect("signed");
+    journal.start_attempt("t", "b", 1).expect("start");
+    let second = Commit {
+        step_id: "b",
+        artifacts: &[],
+        apply_pending: false,
+        ..commit
+    };
+    let record = journal
+        .commit_attempt(&second, |head| Ok::<_, ()>(fake_record(head, "b")))
+        .expect("commit")
+        .expect("signed");
+    assert_eq!(record.seq, 2);
+    assert_eq!(record.body, "{\"prev\":Some(\"hash-1\")}");
+    let pending = journal.pending_applies().expect("pending");
+    assert_eq!(pending.len(), 1);
+    journal.mark_applied("t", "a").expect("applied");
+    assert!(journal.pending_applies().expect("pending").is_empty());
 }

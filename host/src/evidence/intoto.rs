@@ -1,0 +1,170 @@
+//! Export of step records as in-toto attestations: one Statement v1 per record with the link
+//! predicate (v0.3), wrapped in a DSSE envelope signed with the state directory's key, so
+//! standard in-toto and DSSE tools can verify them.
+//!
+//! Subjects are the step's products (digests `blake3`, plus `sha256` computed at export time
+//! for tools that only know sha256); a record without products has the record itself as its
+//! subject. Materials are the step's inputs; `command` names the component and its params.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha2::Digest as _;
+
+use super::record::RecordBody;
+use super::{Cas, CasError, Signer, canonical_json, hex};
+use crate::journal::{Journal, JournalError};
+
+/// The DSSE payload type of in-toto statements.
+pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+const LINK_PREDICATE: &str = "https://in-toto.io/attestation/link/v0.3";
+
+/// Errors exporting attestations.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The journal could not be read.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// An artifact is missing or corrupt.
+    #[error(transparent)]
+    Cas(#[from] CasError),
+    /// A record's body is not a record.
+    #[error("record {seq} of task {task} cannot be read: {source}")]
+    Record {
+        /// The task.
+        task: String,
+        /// The record.
+        seq: u64,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// The output directory refused a write.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// DSSE v1 pre-authentication encoding: `DSSEv1 SP len(type) SP type SP len(body) SP body`.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Writes one DSSE envelope per record of `task_id` into `dir`; returns the files written.
+pub fn export(
+    journal: &Journal,
+    cas: &Cas,
+    signer: &Signer,
+    task_id: &str,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let task = journal.find_task(task_id)?;
+    std::fs::create_dir_all(dir).map_err(|source| ExportError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for row in journal.records(&task.id)? {
+        let body: RecordBody =
+            serde_json::from_str(&row.body).map_err(|source| ExportError::Record {
+                task: task.id.clone(),
+                seq: row.seq,
+                source,
+            })?;
+        let statement = statement(&body, &row.hash, cas)?;
+        let payload = canonical_json(&statement).into_bytes();
+        let signature = signer.sign(&pae(PAYLOAD_TYPE, &payload));
+        let envelope = serde_json::json!({
+            "payloadType": PAYLOAD_TYPE,
+            "payload": STANDARD.encode(&payload),
+            "signatures": [{ "keyid": signer.key_id(), "sig": STANDARD.encode(signature) }],
+        });
+        let path = dir.join(format!(
+            "{:04}-{}-{}.json",
+            row.seq, row.step_id, row.attempt
+        ));
+        let text = serde_json::to_string_pretty(&envelope).unwrap_or_default();
+        std::fs::write(&path, text).map_err(|source| ExportError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn statement(
+    body: &RecordBody,
+    record_hash: &str,
+    cas: &Cas,
+) -> Result<serde_json::Value, CasError> {
+    let mut subject = Vec::new();
+    for product in &body.products {
+        let Some(digest) = &product.blake3 else {
+            continue;
+        };
+        let content = cas.get(digest)?;
+        subject.push(serde_json::json!({
+            "name": product.path,
+            "digest": { "blake3": digest, "sha256": hex(&sha2::Sha256::digest(&content)) },
+        }));
+    }
+    if subject.is_empty() {
+        subject.push(serde_json::json!({
+            "name": format!("nightshift-record:{}/{}", body.task, body.seq),
+            "digest": { "blake3": record_hash },
+        }));
+    }
+    let materials: Vec<_> = body
+        .materials
+        .iter()
+        .map(|m| serde_json::json!({ "name": m.name, "digest": { "blake3": m.blake3 } }))
+        .collect();
+    let plugin = &body.plugin;
+    Ok(serde_json::json!({
+        "_type": STATEMENT_TYPE,
+        "subject": subject,
+        "predicateType": LINK_PREDICATE,
+        "predicate": {
+            "name": body.step,
+            "command": [
+                format!("{}@blake3:{}", plugin["name"].as_str().unwrap_or(""), plugin["digest"].as_str().unwrap_or("")),
+                format!("params@blake3:{}", body.params_digest),
+            ],
+            "materials": materials,
+            "byproducts": {
+                "task": body.task,
+                "attempt": body.attempt,
+                "outcome": body.outcome,
+                "record": { "seq": body.seq, "blake3": record_hash },
+                "deleted": body.products.iter().filter(|p| p.blake3.is_none()).map(|p| p.path.as_str()).collect::<Vec<_>>(),
+            },
+            "environment": { "grants": body.grants, "started_at": body.started_at, "finished_at": body.finished_at },
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_matches_the_dsse_specification_vector() {
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+        );
+    }
+}
