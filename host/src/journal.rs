@@ -81,7 +81,13 @@ impl Journal {
             path: path.to_path_buf(),
             source,
         })?;
-        schema::prepare(&mut conn)?;
+        schema::prepare(&mut conn).map_err(|e| match e {
+            JournalError::Sqlite(source) => JournalError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => other,
+        })?;
         Ok(Journal {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),

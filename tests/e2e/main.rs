@@ -4,6 +4,8 @@
 mod util;
 
 mod cache;
+mod durability;
+mod evidence;
 mod hostile;
 mod manifest;
 mod pipeline;

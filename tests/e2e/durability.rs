@@ -1,0 +1,245 @@
+//! Crashes: a task aborted at every boundary of the commit protocol, and killed at random
+//! instants, resumes to exactly the workspace an uninterrupted run leaves, with one
+//! succeeded record per step and evidence that verifies.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::util::{Env, HOSTILE_PLUGIN, quoted};
+
+/// Three steps that checkpoint while they compute, then create, modify and delete files.
+fn workload(env: &Env) -> std::path::PathBuf {
+    env.file("out/seed.txt", "seed\n");
+    let step = |id: &str, extra: &str| {
+        format!(
+            "[[step]]\nid = \"{id}\"\nplugin = {plugin}\nparams = {{ action = \"work\", iterations = 600000, {extra} }}\ngrants = {{ write = [\"out\"] }}\n",
+            plugin = quoted(HOSTILE_PLUGIN)
+        )
+    };
+    env.pipeline(&format!(
+        "name = \"workload\"\n{}{}{}",
+        step("first", r#"files = ["out/a.txt", "out/b.txt"]"#),
+        step(
+            "second",
+            r#"files = ["out/c.txt"], append = "out/a.txt", delete = "out/b.txt""#
+        ),
+        step(
+            "third",
+            r#"files = ["out/d.txt", "out/e.txt"], append = "out/seed.txt""#
+        ),
+    ))
+}
+
+/// Every file of the workspace, by relative path.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .expect("inside")
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(&path).expect("read file"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The workspace an uninterrupted run of the workload leaves.
+fn reference() -> BTreeMap<String, Vec<u8>> {
+    let env = Env::new();
+    let pipeline = workload(&env);
+    let run = env.run(&["run", &pipeline.display().to_string(), "--json"]);
+    assert_eq!(run.code(), 0, "{run}");
+    tree(&env.workspace())
+}
+
+fn only_task(env: &Env) -> Option<String> {
+    let status = env.run(&["status", "--json"]);
+    let tasks: Vec<serde_json::Value> =
+        serde_json::from_str(&status.stdout()).expect("status JSON");
+    assert!(tasks.len() <= 1, "one task expected: {tasks:?}");
+    tasks
+        .first()
+        .map(|t| t["task_id"].as_str().expect("id").to_owned())
+}
+
+/// The task finished, its workspace equals `expected`, each step has exactly one succeeded
+/// record, and `verify` passes.
+fn assert_recovered(env: &Env, task: &str, expected: &BTreeMap<String, Vec<u8>>) {
+    assert_eq!(
+        &tree(&env.workspace()),
+        expected,
+        "workspace differs from an uninterrupted run"
+    );
+    let verify = env.run(&["verify", task, "--json"]);
+    assert_eq!(verify.code(), 0, "{verify}");
+    let journal = rusqlite::Connection::open(env.state().join("journal.db")).expect("open journal");
+    for step in ["first", "second", "third"] {
+        let succeeded: i64 = journal
+            .query_row(
+                "SELECT count(*) FROM records WHERE task_id = ?1 AND step_id = ?2 AND body LIKE '%\"status\":\"succeeded\"%'",
+                [task, step],
+                |row| row.get(0),
+            )
+            .expect("count records");
+        assert_eq!(
+            succeeded, 1,
+            "step `{step}` must have exactly one succeeded record"
+        );
+    }
+}
+
+fn abort_at(failpoint: &str) {
+    let expected = reference();
+    let env = Env::new();
+    let pipeline = workload(&env);
+    let crashed = env
+        .command(&["run", &pipeline.display().to_string(), "--json"])
+        .env("NIGHTSHIFT_FAILPOINT", format!("{failpoint}:2"))
+        .output()
+        .expect("run");
+    assert!(
+        !crashed.status.success(),
+        "failpoint {failpoint} did not abort the run"
+    );
+    assert!(
+        String::from_utf8_lossy(&crashed.stderr)
+            .contains(&format!("failpoint {failpoint}: aborting"))
+    );
+    let task = only_task(&env).expect("the task was recorded before the crash");
+
+    let status = env.run(&["status", &task]);
+    assert!(
+        status.stdout().contains("status    interrupted"),
+        "{status}"
+    );
+    let resumed = env.run(&["resume", &task, "--json"]);
+    assert_eq!(resumed.code(), 0, "{resumed}");
+    assert_recovered(&env, &task, &expected);
+
+    let again = env.run(&["resume", &task]);
+    assert_eq!(again.code(), 0, "{again}");
+    assert!(
+        again
+            .stderr()
+            .contains("already succeeded; nothing to resume"),
+        "{again}"
+    );
+}
+
+macro_rules! failpoint_tests {
+    ($($name:ident => $point:literal),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                abort_at($point);
+            }
+        )+
+
+        #[test]
+        fn every_failpoint_of_the_commit_protocol_has_a_test() {
+            let tested = [$($point),+];
+            assert_eq!(&tested[..], nightshift::failpoint::ALL);
+        }
+    };
+}
+
+failpoint_tests! {
+    crash_before_step => "before-step",
+    crash_after_run_before_commit => "after-run",
+    crash_after_commit_before_apply => "after-commit",
+    crash_in_the_middle_of_apply => "mid-apply",
+    crash_after_apply_before_it_is_marked => "after-apply",
+}
+
+/// A small seeded generator, so a failing sequence of kills can be replayed.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound.max(1)
+    }
+}
+
+/// SIGKILLs `nightshift` at random instants until at least `NIGHTSHIFT_CRASH_KILLS` (default
+/// 50) kills landed, resuming each task to the end; `NIGHTSHIFT_CRASH_SEED` replays a run.
+#[test]
+fn random_kills_never_lose_or_double_a_change() {
+    let target: u64 = std::env::var("NIGHTSHIFT_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var("NIGHTSHIFT_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed);
+    let mut rng = XorShift(seed | 1);
+    let expected = reference();
+
+    // How long an uninterrupted run takes here, to spread the kills over all of it.
+    let timing = Env::new();
+    let pipeline = workload(&timing);
+    let started = Instant::now();
+    assert_eq!(
+        timing.run(&["run", &pipeline.display().to_string()]).code(),
+        0
+    );
+    let span_ms = (started.elapsed().as_millis() as u64 * 6 / 5).max(20);
+
+    let (mut kills, mut rounds) = (0u64, 0u64);
+    while kills < target {
+        rounds += 1;
+        let env = Env::new();
+        let pipeline = workload(&env);
+        loop {
+            let task = only_task(&env);
+            let mut child = match &task {
+                Some(task) => env.command(&["resume", task, "--json"]),
+                None => env.command(&["run", &pipeline.display().to_string(), "--json"]),
+            }
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn nightshift");
+            let deadline = Instant::now() + Duration::from_millis(rng.below(span_ms));
+            let status = loop {
+                if let Some(status) = child.try_wait().expect("poll child") {
+                    break Some(status);
+                }
+                if Instant::now() >= deadline {
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            };
+            match status {
+                Some(status) => {
+                    assert!(
+                        status.success(),
+                        "seed {seed} round {rounds}: nightshift failed: {status}"
+                    );
+                    let task = only_task(&env).expect("task");
+                    assert_recovered(&env, &task, &expected);
+                    break;
+                }
+                None => {
+                    child.kill().expect("SIGKILL");
+                    child.wait().expect("reap");
+                    kills += 1;
+                }
+            }
+        }
+    }
+    eprintln!("random kills: {kills} kills over {rounds} tasks survived (seed {seed})");
+}
