@@ -64,6 +64,24 @@ pub enum JournalError {
     },
 }
 
+/// How durable a commit is when it returns (SQLite's `synchronous` in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    /// Survives power loss: the WAL is synced at every commit. The default.
+    Full,
+    /// Survives the process being killed; a power loss may roll back the last commits.
+    Normal,
+}
+
+impl Sync {
+    fn pragma(self) -> &'static str {
+        match self {
+            Sync::Full => "FULL",
+            Sync::Normal => "NORMAL",
+        }
+    }
+}
+
 /// Shorthand for journal results.
 pub type Result<T, E = JournalError> = std::result::Result<T, E>;
 
@@ -77,11 +95,16 @@ pub struct Journal {
 impl Journal {
     /// Opens (creating if needed) the journal at `path` and migrates its schema.
     pub fn open(path: &Path) -> Result<Self> {
+        Journal::open_with(path, Sync::Full)
+    }
+
+    /// Opens the journal at `path` with the given durability of commits.
+    pub fn open_with(path: &Path, sync: Sync) -> Result<Self> {
         let mut conn = Connection::open(path).map_err(|source| JournalError::Open {
             path: path.to_path_buf(),
             source,
         })?;
-        schema::prepare(&mut conn).map_err(|e| match e {
+        schema::prepare(&mut conn, sync).map_err(|e| match e {
             JournalError::Sqlite(source) => JournalError::Open {
                 path: path.to_path_buf(),
                 source,

@@ -125,6 +125,15 @@ fn abort_at(failpoint: &str) {
     let resumed = env.run(&["resume", &task, "--json"]);
     assert_eq!(resumed.code(), 0, "{resumed}");
     assert_recovered(&env, &task, &expected);
+    if failpoint == "after-run" {
+        // The aborted attempt had checkpointed all its rounds: the next one starts from there.
+        let report: serde_json::Value = serde_json::from_str(&resumed.stdout()).expect("report");
+        assert_eq!(
+            crate::util::step(&report, "second")["summary"],
+            "600000 rounds, resumed at 600000"
+        );
+        assert_eq!(crate::util::step(&report, "second")["attempts"], 2);
+    }
 
     let again = env.run(&["resume", &task]);
     assert_eq!(again.code(), 0, "{again}");
@@ -242,4 +251,53 @@ fn random_kills_never_lose_or_double_a_change() {
         }
     }
     eprintln!("random kills: {kills} kills over {rounds} tasks survived (seed {seed})");
+}
+
+#[test]
+fn concurrent_processes_share_one_state_directory_safely() {
+    let env = Env::new();
+    let pipeline = workload(&env);
+    let workspaces: Vec<_> = (0..4)
+        .map(|i| {
+            let dir = env.outside().join(format!("ws{i}"));
+            std::fs::create_dir_all(dir.join("out")).expect("workspace");
+            std::fs::write(dir.join("out/seed.txt"), "seed\n").expect("seed");
+            dir
+        })
+        .collect();
+    let children: Vec<_> = workspaces
+        .iter()
+        .map(|ws| {
+            env.command(&[
+                "run",
+                &pipeline.display().to_string(),
+                "--json",
+                "--workspace",
+                &ws.display().to_string(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+        })
+        .collect();
+    let expected = reference();
+    for (child, ws) in children.into_iter().zip(&workspaces) {
+        let output = child.wait_with_output().expect("wait");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("report");
+        let task = report["task_id"].as_str().expect("id");
+        let mut files = tree(ws);
+        files.insert(
+            "pipeline.toml".into(),
+            std::fs::read(&pipeline).expect("pipeline"),
+        );
+        assert_eq!(files, expected);
+        let verify = env.run(&["verify", task]);
+        assert_eq!(verify.code(), 0, "{verify}");
+    }
 }

@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 
-use super::JournalError;
+use super::{JournalError, Sync};
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -131,11 +131,10 @@ const MIGRATIONS: &[&str] = &[
 pub(crate) const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Sets the connection's pragmas, then brings the schema to [`CURRENT_VERSION`].
-pub(crate) fn prepare(conn: &mut Connection) -> Result<(), JournalError> {
+pub(crate) fn prepare(conn: &mut Connection, sync: Sync) -> Result<(), JournalError> {
     // Pragmas stay outside the migration transaction: `journal_mode` cannot change inside one.
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: a commit that returned survives power loss, not only a killed process.
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "synchronous", sync.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
 

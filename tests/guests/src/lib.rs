@@ -1,6 +1,6 @@
 //! A plugin that misbehaves on request, for the end-to-end tests.
 //!
-//! `params.action` picks the behaviour: `ok`, `fail`, `trap`, `loop`, `alloc`, `sleep`,
+//! `params.action` picks the behaviour: `ok` (echoes earlier steps' data), `noop`, `fail`, `trap`, `loop`, `alloc`, `sleep`,
 //! `read` (`params.path`), `write` (`params.path`, `params.text`), `env` (`params.name`), and
 //! `work`: a deterministic computation of `params.iterations` rounds that checkpoints as it
 //! goes and resumes from its checkpoint, then writes `params.files`, appends to
@@ -38,6 +38,7 @@ fn run(input: Input<Params>) -> Result<Output, Error> {
             nightshift_plugin_sdk::log::info("hostile guest behaving");
             Ok(Output::new("ok").data(&input.prior))
         }
+        "noop" => Ok(Output::new("did nothing")),
         "fail" => Err(Error::fatal("asked to fail")),
         "trap" => panic!("asked to trap"),
         "loop" => {
