@@ -13,6 +13,7 @@ const TARGET: &str = "wasm32-wasip2";
 const PLUGINS: &[(&str, &str, &str)] = &[
     ("file-stats", "file_stats.wasm", "file-stats"),
     ("brief", "brief.wasm", "brief"),
+    ("verify-links", "verify_links.wasm", "verify-links"),
 ];
 /// (package, component file, constant name)
 const GUESTS: &[(&str, &str, &str)] = &[

@@ -12,7 +12,7 @@ use nightshift::journal::{Journal, Sync};
 use nightshift::manifest::{LoadOptions, Plan};
 use nightshift::plugins::Catalog;
 use nightshift::runner::{Runner, Silent};
-use nightshift::sandbox::{Grants, HostCalls, LogLevel, Sandbox, StepInput};
+use nightshift::sandbox::{CancelToken, Grants, HostCalls, LogLevel, Sandbox, StepInput};
 use nightshift::state::StateDir;
 
 #[allow(dead_code)]
@@ -112,9 +112,11 @@ fn without_journal(runtime: &tokio::runtime::Runtime) -> f64 {
         prior: Vec::new(),
         checkpoint: None,
     };
+    let cancel = CancelToken::default();
     let step = || {
+        let host = Box::new(NoHost);
         let captured =
-            runtime.block_on(sandbox.run_plugin(&prepared, &grants, &input, Box::new(NoHost)));
+            runtime.block_on(sandbox.run_plugin(&prepared, &grants, &input, host, &cancel));
         assert!(matches!(captured.outcome, Ok(Ok(_))));
     };
     step();

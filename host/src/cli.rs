@@ -1,8 +1,10 @@
 //! The command line: one file per subcommand, each thin: parse, call the library, print.
 
+mod cancel;
 mod key;
 mod logs;
 mod progress;
+mod report;
 mod resume;
 mod run;
 mod status;
@@ -15,6 +17,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
+use nightshift::evidence::{Cas, Signer};
 use nightshift::journal::{Journal, JournalError, TaskStatus};
 use nightshift::manifest::ManifestError;
 use nightshift::runner::{Observer, Runner, Silent, TaskOutcome};
@@ -53,6 +56,8 @@ enum Command {
     Resume(resume::Args),
     Status(status::Args),
     Logs(logs::Args),
+    Report(report::Args),
+    Cancel(cancel::Args),
     Verify(verify::Args),
     #[command(subcommand)]
     Key(key::Command),
@@ -70,6 +75,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume(args) => resume::run(args, state),
         Command::Status(args) => status::run(args, state),
         Command::Logs(args) => logs::run(args, state),
+        Command::Report(args) => report::run(args, state),
+        Command::Cancel(args) => cancel::run(args, state),
         Command::Verify(args) => verify::run(args, state),
         Command::Key(command) => key::run(command, state),
     }
@@ -107,15 +114,26 @@ pub(crate) fn observer(json: bool, steps: usize) -> Arc<dyn Observer> {
     }
 }
 
-/// Prints the report of a task that ran, and turns its status into the exit code.
+/// Builds, seals (stores in `cas/` and signs) and prints the report of a task that ran, and
+/// turns its status into the exit code.
 pub(crate) fn finish(
+    state: &StateDir,
     journal: &Journal,
     outcome: &TaskOutcome,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let report = nightshift::report::build(journal, &outcome.task_id)?;
+    let cas = Cas::new(state.cas_dir());
+    let signer = Signer::load(&state.keys_dir())?;
+    let report = nightshift::report::build(
+        journal,
+        &cas,
+        Some(&signer.public_key()),
+        &outcome.task_id,
+        false,
+    )?;
+    nightshift::report::seal(journal, &cas, &signer, &report)?;
     if json {
-        print_json(&report)?;
+        print!("{}", report.to_json());
     } else {
         print!("{}", report.to_markdown());
         println!("\nEvents: nightshift logs {}", outcome.task_id);
@@ -127,7 +145,7 @@ pub(crate) fn finish(
 pub(crate) fn exit_code(status: TaskStatus) -> ExitCode {
     match status {
         TaskStatus::Succeeded => ExitCode::SUCCESS,
-        TaskStatus::Failed | TaskStatus::Running => ExitCode::from(1),
+        TaskStatus::Failed | TaskStatus::Cancelled | TaskStatus::Running => ExitCode::from(1),
     }
 }
 

@@ -153,8 +153,8 @@ impl Journal {
         )?;
         for (position, step) in task.steps.iter().enumerate() {
             tx.execute(
-                "INSERT INTO steps (task_id, step_id, position, kind, plugin, plugin_digest, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO steps (task_id, step_id, position, kind, plugin, plugin_digest, status, is_check)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     task.id,
                     step.step_id,
@@ -162,7 +162,8 @@ impl Journal {
                     step.kind,
                     step.plugin,
                     step.plugin_digest,
-                    StepStatus::Pending.as_str()
+                    StepStatus::Pending.as_str(),
+                    step.is_check
                 ],
             )?;
         }
@@ -381,6 +382,53 @@ impl Journal {
         )?;
         let rows = stmt.query_map([task_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Asks the process running the task to stop it.
+    pub fn request_cancel(&self, task_id: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE tasks SET cancel_requested = 1 WHERE id = ?1",
+            [task_id],
+        )?;
+        Ok(())
+    }
+
+    /// Whether someone asked to cancel the task.
+    pub fn cancel_requested(&self, task_id: &str) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT cancel_requested FROM tasks WHERE id = ?1",
+            [task_id],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Stores the signed digest of a task's report (its content is in `cas/`).
+    pub fn save_report(
+        &self,
+        task_id: &str,
+        blake3: &str,
+        signature: &str,
+        key_id: &str,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO reports (task_id, blake3, signature, key_id) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (task_id) DO UPDATE SET blake3 = excluded.blake3, signature = excluded.signature,
+                                                 key_id = excluded.key_id",
+            params![task_id, blake3, signature, key_id],
+        )?;
+        Ok(())
+    }
+
+    /// The stored report of a task: (blake3, signature, key id).
+    pub fn report(&self, task_id: &str) -> Result<Option<(String, String, String)>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT blake3, signature, key_id FROM reports WHERE task_id = ?1",
+                [task_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?)
     }
 
     /// Marks the task running again (when resumed), clearing its end.

@@ -114,6 +114,8 @@ pub struct StepPlan {
     pub id: String,
     /// What runs.
     pub kind: StepKind,
+    /// A check step exists to verify: it may not write, and its checks decide the task.
+    pub check: bool,
     /// What it may touch.
     pub grants: Grants,
 }
@@ -403,9 +405,17 @@ impl Loader<'_> {
         };
         let grants = grants::resolve(&raw.grants, &cx)
             .map_err(|e| self.field(location.clone(), e.field, e.message))?;
+        if raw.check && !grants.write.is_empty() {
+            return Err(self.field(
+                location,
+                "grants.write",
+                "a check step may not write; remove its write grants or `check = true`",
+            ));
+        }
         Ok(StepPlan {
             id: raw.id.clone(),
             kind,
+            check: raw.check,
             grants,
         })
     }

@@ -1,17 +1,23 @@
-//! The report of a task, built from the journal alone: what ran, how it ended, what it
-//! checked, what it changed, what caveats remain. Same journal, same report.
+//! The completion report of a task, built from the journal alone (plus the evidence checks
+//! of [`crate::evidence::verify`]): what ran, what failed and what it left unverified, what
+//! changed, what was checked, where the artifacts are, what caveats remain, and how the
+//! evidence stands. Same journal, same bytes: nothing in it depends on when it is made.
+//!
+//! The JSON shape is versioned ([`SCHEMA`]) and described by `docs/report.schema.json`.
 
-use std::fmt::Write as _;
+mod build;
+mod html;
+mod markdown;
 
 use serde::Serialize;
 
-use crate::journal::{ArtifactRow, Journal, JournalError, StepRow, StepStatus, TaskStatus};
+pub use build::{BuildError, build, seal};
 
 /// Version of the report's JSON shape.
-pub const SCHEMA: &str = "nightshift.report/v0";
+pub const SCHEMA: &str = "nightshift.report/v1";
 
 /// A task's report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     /// [`SCHEMA`].
     pub schema: &'static str,
@@ -21,24 +27,32 @@ pub struct Report {
     pub pipeline: PipelineRef,
     /// The workspace it ran in.
     pub workspace: String,
-    /// How it ended.
-    pub status: TaskStatus,
+    /// `succeeded`, `failed`, `cancelled`, `interrupted` or `running`.
+    pub status: String,
     /// When it started.
     pub started_at: Option<String>,
     /// When it ended.
     pub finished_at: Option<String>,
     /// Its steps, in order.
     pub steps: Vec<StepReport>,
-    /// Files its steps created, modified or deleted.
+    /// Files its steps created, modified or deleted (applied changes only).
     pub changed: Vec<Changed>,
     /// Every check its steps made.
     pub checks: Vec<CheckReport>,
+    /// Everything it stored: files, and what commands printed.
+    pub artifacts: Vec<Artifact>,
+    /// Steps that failed, with what they left unverified.
+    pub failures: Vec<Failure>,
     /// What a reader should know about the result's limits.
     pub caveats: Vec<String>,
+    /// How the signed records stand.
+    pub evidence: Evidence,
+    /// The audit-trail notes its steps left, in order.
+    pub notes: Vec<Note>,
 }
 
 /// The pipeline of a task.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PipelineRef {
     /// Its name.
     pub name: String,
@@ -49,18 +63,20 @@ pub struct PipelineRef {
 }
 
 /// One step in a report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepReport {
     /// The step id.
     pub id: String,
     /// `plugin` or `command`.
     pub kind: String,
+    /// Whether it is a check step.
+    pub check: bool,
     /// The plugin or command reference.
     pub plugin: String,
     /// blake3 of the component.
     pub plugin_digest: String,
     /// How it ended.
-    pub status: StepStatus,
+    pub status: String,
     /// Attempts made.
     pub attempts: u32,
     /// Duration of the last attempt.
@@ -74,13 +90,13 @@ pub struct StepReport {
 }
 
 /// A changed file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Changed {
     /// Workspace-relative path.
     pub path: String,
     /// `created`, `modified` or `deleted`.
     pub change: String,
-    /// blake3 of the new content (none when deleted); the content is in `cas/`.
+    /// blake3 of the new content (none when deleted).
     pub blake3: Option<String>,
     /// Size in bytes.
     pub bytes: u64,
@@ -89,7 +105,7 @@ pub struct Changed {
 }
 
 /// A check a step made.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CheckReport {
     /// The step.
     #[serde(default)]
@@ -102,166 +118,93 @@ pub struct CheckReport {
     pub detail: String,
 }
 
-/// Builds the report of `task_id` (an id or unique prefix) from the journal.
-pub fn build(journal: &Journal, task_id: &str) -> Result<Report, JournalError> {
-    let task = journal.find_task(task_id)?;
-    let steps = journal.steps(&task.id)?;
-    let artifacts = journal.artifacts(&task.id)?;
-
-    let mut checks = Vec::new();
-    let mut caveats = Vec::new();
-    for step in &steps {
-        let parsed: Vec<CheckReport> = step
-            .checks
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        for mut check in parsed {
-            check.step = step.step_id.clone();
-            if !check.passed {
-                caveats.push(format!(
-                    "step `{}`: check `{}` failed: {}",
-                    step.step_id, check.name, check.detail
-                ));
-            }
-            checks.push(check);
-        }
-        let declared: Vec<String> = step
-            .caveats
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        caveats.extend(
-            declared
-                .into_iter()
-                .map(|c| format!("step `{}`: {c}", step.step_id)),
-        );
-        if step.status == StepStatus::Skipped {
-            caveats.push(format!(
-                "step `{}` was skipped because an earlier step failed",
-                step.step_id
-            ));
-        }
-    }
-
-    Ok(Report {
-        schema: SCHEMA,
-        pipeline: PipelineRef {
-            name: task.pipeline,
-            path: task.pipeline_path,
-            digest: task.pipeline_digest,
-        },
-        workspace: task.workspace,
-        status: task.status,
-        started_at: task.started_at,
-        finished_at: task.finished_at,
-        steps: steps.iter().map(step_report).collect(),
-        changed: changed_files(&steps, artifacts),
-        checks,
-        caveats,
-        task_id: task.id,
-    })
+/// A stored artifact.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Artifact {
+    /// The step that produced it.
+    pub step: String,
+    /// Workspace-relative path, or `stdout` / `stderr`.
+    pub name: String,
+    /// `file`, `stdout` or `stderr`.
+    pub kind: String,
+    /// Where its content is, relative to the state directory (`cas/ab/abcd…`).
+    pub cas: Option<String>,
+    /// Where it is in the workspace, for files.
+    pub workspace: Option<String>,
+    /// blake3 of the content.
+    pub blake3: Option<String>,
+    /// Size in bytes.
+    pub bytes: u64,
 }
 
-fn step_report(step: &StepRow) -> StepReport {
-    StepReport {
-        id: step.step_id.clone(),
-        kind: step.kind.clone(),
-        plugin: step.plugin.clone(),
-        plugin_digest: step.plugin_digest.clone(),
-        status: step.status,
-        attempts: step.attempts,
-        duration_ms: step.duration_ms,
-        summary: step.summary.clone(),
-        error: step.error.clone(),
-        data: step
-            .data
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok()),
-    }
+/// A failed step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    /// The step.
+    pub step: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Its last error.
+    pub error: String,
+    /// What was not verified because of it: the steps that never ran.
+    pub unverified: Vec<String>,
 }
 
-/// The file changes of the attempts that counted: the last attempt of each step.
-fn changed_files(steps: &[StepRow], artifacts: Vec<ArtifactRow>) -> Vec<Changed> {
-    artifacts
-        .into_iter()
-        .filter(|a| a.kind == "file")
-        .filter(|a| {
-            steps
-                .iter()
-                .any(|s| s.step_id == a.step_id && s.attempts == a.attempt)
-        })
-        .map(|a| Changed {
-            path: a.name,
-            change: a.change.unwrap_or_default(),
-            blake3: a.blake3,
-            bytes: a.bytes,
-            step: a.step_id,
-        })
-        .collect()
+/// How the task's evidence stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    /// How many signed records its chain holds.
+    pub records: usize,
+    /// The hash of the last record.
+    pub chain_head: Option<String>,
+    /// The public key (hex) that signed them, if the key is present.
+    pub public_key: Option<String>,
+    /// Its key id.
+    pub key_id: Option<String>,
+    /// Whether `verify` passed when the report was made.
+    pub verified: bool,
+    /// What `verify` found wrong.
+    pub findings: Vec<String>,
+}
+
+/// An audit-trail note.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Note {
+    /// The step that left it.
+    pub step: Option<String>,
+    /// Its text.
+    pub text: String,
 }
 
 impl Report {
-    /// The report as Markdown, for people.
+    /// The report as JSON, pretty-printed, ending with a newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// The report as Markdown, for a terminal or a document.
     pub fn to_markdown(&self) -> String {
-        let mut md = String::new();
-        let _ = writeln!(md, "# {} — {}\n", self.pipeline.name, self.status);
-        let _ = writeln!(md, "Task `{}` in `{}`.\n", self.task_id, self.workspace);
-        let _ = writeln!(
-            md,
-            "| step | plugin | status | time | result |\n| --- | --- | --- | ---: | --- |"
-        );
-        for step in &self.steps {
-            let time = step
-                .duration_ms
-                .map(|ms| format!("{ms} ms"))
-                .unwrap_or_default();
-            let result = step
-                .error
-                .as_deref()
-                .or(step.summary.as_deref())
-                .unwrap_or("");
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {time} | {} |",
-                step.id,
-                step.plugin,
-                step.status,
-                result.replace('|', "\\|")
-            );
+        markdown::render(self)
+    }
+
+    /// The report as one self-contained HTML page.
+    pub fn to_html(&self) -> String {
+        html::render(self)
+    }
+
+    /// `✓` for a succeeded task, `✗` otherwise.
+    fn mark(&self) -> &'static str {
+        if self.status == "succeeded" {
+            "✓"
+        } else {
+            "✗"
         }
-        if !self.checks.is_empty() {
-            let _ = writeln!(md, "\n## Checks\n");
-            for check in &self.checks {
-                let mark = if check.passed { "pass" } else { "FAIL" };
-                let _ = writeln!(
-                    md,
-                    "- {mark} `{}` {}: {}",
-                    check.step, check.name, check.detail
-                );
-            }
-        }
-        if !self.changed.is_empty() {
-            let _ = writeln!(md, "\n## Changed\n");
-            for file in &self.changed {
-                let digest = file
-                    .blake3
-                    .as_deref()
-                    .map(|d| &d[..d.len().min(16)])
-                    .unwrap_or("-");
-                let _ = writeln!(
-                    md,
-                    "- {} `{}` ({} bytes, blake3 {digest}…) by `{}`",
-                    file.change, file.path, file.bytes, file.step
-                );
-            }
-        }
-        if !self.caveats.is_empty() {
-            let _ = writeln!(md, "\n## Caveats\n");
-            for caveat in &self.caveats {
-                let _ = writeln!(md, "- {caveat}");
-            }
-        }
-        md
+    }
+
+    /// Total wall-clock time of the steps' last attempts.
+    fn total_ms(&self) -> u64 {
+        self.steps.iter().filter_map(|s| s.duration_ms).sum()
     }
 }

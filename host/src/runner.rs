@@ -26,7 +26,9 @@ use crate::journal::{
     StepStatus, TaskStatus,
 };
 use crate::manifest::{Plan, StepKind, StepPlan};
-use crate::sandbox::{Captured, Grants, PriorOutput, Sandbox, SandboxError, StepError, StepInput};
+use crate::sandbox::{
+    CancelToken, Captured, Grants, PriorOutput, Sandbox, SandboxError, StepError, StepInput,
+};
 use crate::state::{StateDir, StateError, TaskLock};
 use host_calls::JournalHost;
 use staging::Staging;
@@ -120,6 +122,15 @@ struct Attempt {
     products: Vec<Product>,
     materials: Vec<Material>,
     staging: Option<Staging>,
+    cancelled: bool,
+}
+
+/// How a step ended, for the task to decide what comes next.
+struct StepEnd {
+    succeeded: bool,
+    cancelled: bool,
+    duration_ms: u64,
+    detail: String,
 }
 
 impl Runner {
@@ -170,6 +181,7 @@ impl Runner {
                     kind: s.kind.name(),
                     plugin: &s.kind.component().reference,
                     plugin_digest: &s.kind.component().digest,
+                    is_check: s.check,
                 })
                 .collect(),
         })?;
@@ -213,6 +225,19 @@ impl Runner {
         self.journal.reopen_task(&task.id)?;
         tracing::info!(task = %task.id, "task resumed");
         self.drive(&task.id, plan, observer, lock).await
+    }
+
+    /// Cancels a task that no process runs: applies what its last process committed, records
+    /// its open attempts as interrupted, and ends it cancelled. `false` if a process runs it
+    /// (that process stops it at its next check).
+    pub fn cancel_stopped(&self, task_id: &str) -> Result<bool, RunError> {
+        let Some(_lock) = self.state.lock_task(task_id)? else {
+            return Ok(false);
+        };
+        self.recover(task_id)?;
+        self.journal.skip_pending_steps(task_id)?;
+        self.journal.finish_task(task_id, TaskStatus::Cancelled)?;
+        Ok(true)
     }
 
     /// Applies committed changes left unapplied, and records attempts whose process stopped.
@@ -319,19 +344,28 @@ impl Runner {
                 }
                 continue;
             }
+            if self.journal.cancel_requested(task_id)? {
+                status = TaskStatus::Cancelled;
+                self.journal.skip_pending_steps(task_id)?;
+                break;
+            }
             let attempt = row.map_or(0, |r| r.attempts) + 1;
             observer.step_started(index, plan.steps.len(), &step.id);
-            let (ok, duration_ms, detail) = self
+            let end = self
                 .step(task_id, plan, step, attempt, &mut prior, &observer)
                 .await?;
-            let finished = if ok {
+            let finished = if end.succeeded {
                 StepStatus::Succeeded
             } else {
                 StepStatus::Failed
             };
-            observer.step_finished(&step.id, finished, duration_ms, &detail);
-            if !ok {
-                status = TaskStatus::Failed;
+            observer.step_finished(&step.id, finished, end.duration_ms, &end.detail);
+            if !end.succeeded {
+                status = if end.cancelled {
+                    TaskStatus::Cancelled
+                } else {
+                    TaskStatus::Failed
+                };
                 self.journal.skip_pending_steps(task_id)?;
                 break;
             }
@@ -345,7 +379,7 @@ impl Runner {
         })
     }
 
-    /// Runs, commits and applies one attempt; returns (succeeded, duration, detail).
+    /// Runs, commits and applies one attempt.
     async fn step(
         &self,
         task_id: &str,
@@ -354,14 +388,25 @@ impl Runner {
         attempt: u32,
         prior: &mut Vec<PriorOutput>,
         observer: &Arc<dyn Observer>,
-    ) -> Result<(bool, u64, String), RunError> {
+    ) -> Result<StepEnd, RunError> {
         self.journal.start_attempt(task_id, &step.id, attempt)?;
+        self.event(
+            task_id,
+            &step.id,
+            attempt,
+            "attempt",
+            &format!("attempt {attempt} started"),
+        )?;
         let started_at = crate::time_format::now();
         let started = Instant::now();
         failpoint::hit("before-step");
-        let mut run = self
-            .attempt(task_id, step, attempt, prior, observer)
-            .await?;
+        let cancel = CancelToken::default();
+        let watcher = self.watch_for_cancel(task_id, &cancel);
+        let run = self
+            .attempt(task_id, step, attempt, prior, observer, &cancel)
+            .await;
+        watcher.abort();
+        let mut run = run?;
         run.result.duration_ms = started.elapsed().as_millis() as u64;
         failpoint::hit("after-run");
 
@@ -423,8 +468,33 @@ impl Runner {
             staging.discard();
         }
         prior.extend(run.prior);
-        let detail = run.result.error.or(run.result.summary).unwrap_or_default();
-        Ok((succeeded, run.result.duration_ms, detail))
+        let ended = match &run.result.error {
+            Some(error) => format!("attempt {attempt} {}: {error}", run.result.status),
+            None => format!("attempt {attempt} {}", run.result.status),
+        };
+        self.event(task_id, &step.id, attempt, "attempt", &ended)?;
+        Ok(StepEnd {
+            succeeded,
+            cancelled: run.cancelled,
+            duration_ms: run.result.duration_ms,
+            detail: run.result.error.or(run.result.summary).unwrap_or_default(),
+        })
+    }
+
+    /// Polls the journal for a cancellation request while a step runs.
+    fn watch_for_cancel(&self, task_id: &str, cancel: &CancelToken) -> tokio::task::JoinHandle<()> {
+        let journal = Arc::clone(&self.journal);
+        let task_id = task_id.to_owned();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if journal.cancel_requested(&task_id).unwrap_or(false) {
+                    cancel.cancel();
+                    return;
+                }
+            }
+        })
     }
 
     async fn attempt(
@@ -434,6 +504,7 @@ impl Runner {
         attempt: u32,
         prior: &[PriorOutput],
         observer: &Arc<dyn Observer>,
+        cancel: &CancelToken,
     ) -> Result<Attempt, RunError> {
         let scope = EventScope {
             journal: &self.journal,
@@ -518,10 +589,12 @@ impl Runner {
                 };
                 let captured = self
                     .sandbox
-                    .run_plugin(&prepared, &grants, &input, host)
+                    .run_plugin(&prepared, &grants, &input, host, cancel)
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
+                let cancelled = matches!(outcome, Err(SandboxError::Cancelled));
                 let mut run = plugin_attempt(outcome, materials);
+                run.cancelled = cancelled;
                 run.artifacts = artifacts;
                 if let Some(prior) = &mut run.prior {
                     prior.step_id = step.id.clone();
@@ -535,10 +608,12 @@ impl Runner {
                 });
                 let captured = self
                     .sandbox
-                    .run_command(&prepared, &grants, args, stdin.as_deref(), host)
+                    .run_command(&prepared, &grants, args, stdin.as_deref(), host, cancel)
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
+                let cancelled = matches!(outcome, Err(SandboxError::Cancelled));
                 let mut run = command_attempt(outcome, materials);
+                run.cancelled = cancelled;
                 run.artifacts = artifacts;
                 run
             }
@@ -704,6 +779,7 @@ fn failed(error: String, materials: Vec<Material>) -> Attempt {
         products: Vec::new(),
         materials,
         staging: None,
+        cancelled: false,
     }
 }
 
@@ -729,6 +805,7 @@ fn succeeded(
         products: Vec::new(),
         materials,
         staging: None,
+        cancelled: false,
     }
 }
 
@@ -764,6 +841,12 @@ fn plugin_attempt(
         Some(serde_json::Value::from(output.caveats).to_string()),
         materials,
     );
+    // A failed check fails its step: the task does not claim what it could not verify.
+    if let Some(check) = output.checks.iter().find(|c| !c.passed) {
+        attempt.result.status = StepStatus::Failed;
+        attempt.result.error = Some(format!("check `{}` failed: {}", check.name, check.detail));
+        return attempt;
+    }
     attempt.prior = Some(PriorOutput {
         step_id: String::new(),
         data: output.data,

@@ -18,7 +18,8 @@ mod world;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -182,6 +183,9 @@ pub enum SandboxError {
         /// The cap.
         limit: u64,
     },
+    /// The step was cancelled on request.
+    #[error("step cancelled on request")]
+    Cancelled,
     /// The guest trapped (a panic, an `unreachable`, an out-of-bounds access...).
     #[error("guest trapped: {message}")]
     Trap {
@@ -196,6 +200,22 @@ fn humanize(duration: Duration) -> String {
         format!("{}s", millis / 1000)
     } else {
         format!("{millis}ms")
+    }
+}
+
+/// Stops a running step at its next epoch tick (within [`engine::TICK`]) when cancelled.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// Asks the step to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the step was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -280,6 +300,7 @@ impl Sandbox {
         grants: &Grants,
         input: &StepInput,
         host: Box<dyn HostCalls>,
+        cancel: &CancelToken,
     ) -> Captured<Result<StepOutput, StepError>> {
         let io = Stdio::new(grants.limits.output_bytes, None);
         let outcome = async {
@@ -288,13 +309,13 @@ impl Sandbox {
                 .instantiate_pre(&plugin.component)
                 .and_then(PluginPre::new)
                 .map_err(|e| wrong_kind(&plugin.reference, "nightshift plugin", e))?;
-            let mut store = self.store(grants, &io, &[], host)?;
+            let mut store = self.store(grants, &io, &[], host, cancel)?;
             let call = async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 instance.call_run(&mut store, input).await
             };
-            let result = with_deadline(grants.limits.timeout, call).await?;
-            result.map_err(|e| classify(e, &store, grants, &io))
+            let result = with_deadline(grants.limits.timeout, cancel, call).await?;
+            result.map_err(|e| classify(e, &store, grants, &io, cancel))
         }
         .await;
         io.finish(outcome)
@@ -308,6 +329,7 @@ impl Sandbox {
         args: &[String],
         stdin: Option<&str>,
         host: Box<dyn HostCalls>,
+        cancel: &CancelToken,
     ) -> Captured<i32> {
         let io = Stdio::new(grants.limits.output_bytes, stdin);
         let outcome = async {
@@ -318,17 +340,17 @@ impl Sandbox {
                 .map_err(|e| wrong_kind(&command.reference, "wasi:cli command", e))?;
             let mut argv = vec![command.reference.clone()];
             argv.extend(args.iter().cloned());
-            let mut store = self.store(grants, &io, &argv, host)?;
+            let mut store = self.store(grants, &io, &argv, host, cancel)?;
             let call = async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 instance.wasi_cli_run().call_run(&mut store).await
             };
-            match with_deadline(grants.limits.timeout, call).await? {
+            match with_deadline(grants.limits.timeout, cancel, call).await? {
                 Ok(Ok(())) => Ok(0),
                 Ok(Err(())) => Ok(1),
                 Err(e) => match e.downcast_ref::<I32Exit>() {
                     Some(exit) => Ok(exit.0),
-                    None => Err(classify(e, &store, grants, &io)),
+                    None => Err(classify(e, &store, grants, &io, cancel)),
                 },
             }
         }
@@ -342,6 +364,7 @@ impl Sandbox {
         io: &Stdio,
         argv: &[String],
         host: Box<dyn HostCalls>,
+        cancel: &CancelToken,
     ) -> Result<Store<StepState>, SandboxError> {
         let wasi = wasi_context(grants, io, argv)?;
         let state = StepState {
@@ -354,9 +377,11 @@ impl Sandbox {
         store.limiter(|state| &mut state.memory);
         let deadline = Instant::now() + grants.limits.timeout;
         store.set_epoch_deadline(1);
-        // At every tick: stop the guest past its deadline, else let other tasks run.
+        // At every tick: stop the guest past its deadline or when cancelled, else let other
+        // tasks run.
+        let cancel = cancel.clone();
         store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
+            Ok(if Instant::now() >= deadline || cancel.is_cancelled() {
                 UpdateDeadline::Interrupt
             } else {
                 UpdateDeadline::Yield(1)
@@ -439,13 +464,22 @@ fn wasi_context(grants: &Grants, io: &Stdio, argv: &[String]) -> Result<WasiCtx,
 
 async fn with_deadline<T>(
     timeout: Duration,
+    cancel: &CancelToken,
     call: impl Future<Output = wasmtime::Result<T>>,
 ) -> Result<wasmtime::Result<T>, SandboxError> {
-    // The epoch deadline stops a computing guest; this one stops a guest waiting in a host call.
+    // The epoch deadline stops a computing guest; these stop a guest waiting in a host call.
     let grace = Duration::from_millis(500);
-    tokio::time::timeout(timeout + grace, call)
-        .await
-        .map_err(|_| SandboxError::Timeout { limit: timeout })
+    let cancelled = async {
+        while !cancel.is_cancelled() {
+            tokio::time::sleep(engine::TICK * 5).await;
+        }
+    };
+    tokio::select! {
+        result = tokio::time::timeout(timeout + grace, call) => {
+            result.map_err(|_| SandboxError::Timeout { limit: timeout })
+        }
+        () = cancelled => Err(SandboxError::Cancelled),
+    }
 }
 
 fn wrong_kind(reference: &str, expected: &'static str, error: wasmtime::Error) -> SandboxError {
@@ -462,7 +496,11 @@ fn classify(
     store: &Store<StepState>,
     grants: &Grants,
     io: &Stdio,
+    cancel: &CancelToken,
 ) -> SandboxError {
+    if cancel.is_cancelled() {
+        return SandboxError::Cancelled;
+    }
     if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return SandboxError::Timeout {
             limit: grants.limits.timeout,

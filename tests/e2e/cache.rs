@@ -4,7 +4,11 @@ use crate::util::{Env, HOSTILE_PLUGIN, quoted};
 
 fn cache_events(env: &Env, task: &str) -> Vec<String> {
     let logs = env.run(&["logs", task, "--json"]);
-    let events: Vec<serde_json::Value> = serde_json::from_str(&logs.stdout()).expect("events JSON");
+    let events: Vec<serde_json::Value> = logs
+        .stdout()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON event per line"))
+        .collect();
     events
         .iter()
         .filter(|e| e["kind"] == "cache")

@@ -9,3 +9,4 @@ mod evidence;
 mod hostile;
 mod manifest;
 mod pipeline;
+mod report;

@@ -14,7 +14,7 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 0, value_name = "SEQ")]
     after: i64,
 
-    /// Print a JSON array of events on stdout
+    /// Print one JSON object per event and line (JSON Lines) on stdout
     #[arg(long)]
     json: bool,
 }
@@ -25,7 +25,9 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     let task = journal.find_task(&args.task)?;
     let events = journal.events(&task.id, args.after)?;
     if args.json {
-        super::print_json(&events)?;
+        for event in &events {
+            println!("{}", serde_json::to_string(event)?);
+        }
         return Ok(ExitCode::SUCCESS);
     }
     for event in &events {

@@ -52,5 +52,5 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
             outcome.task_id, outcome.status
         );
     }
-    super::finish(&journal, &outcome, args.json)
+    super::finish(&state, &journal, &outcome, args.json)
 }

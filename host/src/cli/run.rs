@@ -55,7 +55,7 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
         .enable_all()
         .build()?;
     let outcome = runtime.block_on(runner.run(&plan, observer))?;
-    super::finish(&journal, &outcome, args.json)
+    super::finish(&state, &journal, &outcome, args.json)
 }
 
 /// Says how to resume tasks of the same pipeline and workspace that were interrupted.

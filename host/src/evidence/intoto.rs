@@ -5,6 +5,7 @@
 //! Subjects are the step's products (digests `blake3`, plus `sha256` computed at export time
 //! for tools that only know sha256); a record without products has the record itself as its
 //! subject. Materials are the step's inputs; `command` names the component and its params.
+//! A record with checks also gets a test-result (v0.1) statement about the same subjects.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ use crate::journal::{Journal, JournalError};
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 const LINK_PREDICATE: &str = "https://in-toto.io/attestation/link/v0.3";
+const TEST_RESULT_PREDICATE: &str = "https://in-toto.io/attestation/test-result/v0.1";
 
 /// Errors exporting attestations.
 #[derive(Debug, thiserror::Error)]
@@ -83,26 +85,68 @@ pub fn export(
                 seq: row.seq,
                 source,
             })?;
-        let statement = statement(&body, &row.hash, cas)?;
-        let payload = canonical_json(&statement).into_bytes();
-        let signature = signer.sign(&pae(PAYLOAD_TYPE, &payload));
-        let envelope = serde_json::json!({
-            "payloadType": PAYLOAD_TYPE,
-            "payload": STANDARD.encode(&payload),
-            "signatures": [{ "keyid": signer.key_id(), "sig": STANDARD.encode(signature) }],
-        });
-        let path = dir.join(format!(
-            "{:04}-{}-{}.json",
-            row.seq, row.step_id, row.attempt
-        ));
-        let text = serde_json::to_string_pretty(&envelope).unwrap_or_default();
-        std::fs::write(&path, text).map_err(|source| ExportError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        written.push(path);
+        let link = statement(&body, &row.hash, cas)?;
+        let name = format!("{:04}-{}-{}", row.seq, row.step_id, row.attempt);
+        written.push(write_envelope(dir, &name, &link, signer)?);
+        if let Some(checks) = test_result(&body, &link) {
+            written.push(write_envelope(
+                dir,
+                &format!("{name}-checks"),
+                &checks,
+                signer,
+            )?);
+        }
     }
     Ok(written)
+}
+
+/// Signs `statement` into a DSSE envelope written to `dir/name.json`.
+fn write_envelope(
+    dir: &Path,
+    name: &str,
+    statement: &serde_json::Value,
+    signer: &Signer,
+) -> Result<PathBuf, ExportError> {
+    let payload = canonical_json(statement).into_bytes();
+    let signature = signer.sign(&pae(PAYLOAD_TYPE, &payload));
+    let envelope = serde_json::json!({
+        "payloadType": PAYLOAD_TYPE,
+        "payload": STANDARD.encode(&payload),
+        "signatures": [{ "keyid": signer.key_id(), "sig": STANDARD.encode(signature) }],
+    });
+    let path = dir.join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(&envelope).unwrap_or_default();
+    std::fs::write(&path, text).map_err(|source| ExportError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// The checks of a record as a test-result statement about the same subjects, if it made any.
+fn test_result(body: &RecordBody, link: &serde_json::Value) -> Option<serde_json::Value> {
+    let checks = body.checks.as_array().filter(|c| !c.is_empty())?;
+    let named = |passed: bool| -> Vec<&str> {
+        checks
+            .iter()
+            .filter(|c| c["passed"] == passed)
+            .filter_map(|c| c["name"].as_str())
+            .collect()
+    };
+    let failed = named(false);
+    Some(serde_json::json!({
+        "_type": STATEMENT_TYPE,
+        "subject": link["subject"],
+        "predicateType": TEST_RESULT_PREDICATE,
+        "predicate": {
+            "result": if failed.is_empty() { "PASSED" } else { "FAILED" },
+            "configuration": [{ "name": format!("nightshift-step:{}", body.step), "digest": { "blake3": body.params_digest } }],
+            "url": format!("nightshift-record:{}/{}", body.task, body.seq),
+            "passedTests": named(true),
+            "warnedTests": [],
+            "failedTests": failed,
+        },
+    }))
 }
 
 fn statement(

@@ -46,6 +46,8 @@ status_enum! {
         Succeeded => "succeeded",
         /// A step failed; the steps after it were skipped.
         Failed => "failed",
+        /// Stopped on request; the steps after it were skipped.
+        Cancelled => "cancelled",
     }
 }
 
@@ -99,6 +101,8 @@ pub struct NewStep<'a> {
     pub plugin: &'a str,
     /// blake3 of the component.
     pub plugin_digest: &'a str,
+    /// Whether the step is a check: it may not write, and exists to verify.
+    pub is_check: bool,
 }
 
 /// How an attempt ended.
@@ -216,6 +220,8 @@ pub struct StepRow {
     pub plugin: String,
     /// blake3 of the component.
     pub plugin_digest: String,
+    /// Whether the step is a check.
+    pub is_check: bool,
     /// Where it stands.
     pub status: StepStatus,
     /// Attempts made.
@@ -240,7 +246,7 @@ pub struct StepRow {
 
 impl StepRow {
     pub(crate) const COLUMNS: &'static str = "step_id, kind, plugin, plugin_digest, status, attempts, summary, \
-         data, checks, caveats, error, started_at, finished_at, duration_ms";
+         data, checks, caveats, error, started_at, finished_at, duration_ms, is_check";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(StepRow {
@@ -258,6 +264,7 @@ impl StepRow {
             started_at: row.get(11)?,
             finished_at: row.get(12)?,
             duration_ms: row.get::<_, Option<i64>>(13)?.map(|ms| ms.max(0) as u64),
+            is_check: row.get(14)?,
         })
     }
 }

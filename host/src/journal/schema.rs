@@ -125,6 +125,18 @@ const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (task_id, step_id) REFERENCES steps (task_id, step_id)
     );
     "#,
+    // 3: check steps, cancellation requests, and each task's signed report.
+    r#"
+    ALTER TABLE steps ADD COLUMN is_check INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE reports (
+        task_id   TEXT PRIMARY KEY REFERENCES tasks (id),
+        blake3    TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        key_id    TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

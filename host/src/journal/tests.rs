@@ -15,12 +15,14 @@ fn task<'a>(id: &'a str) -> NewTask<'a> {
                 kind: "plugin",
                 plugin: "x",
                 plugin_digest: "11",
+                is_check: false,
             },
             NewStep {
                 step_id: "b",
                 kind: "plugin",
                 plugin: "y",
                 plugin_digest: "22",
+                is_check: false,
             },
         ],
     }

@@ -30,6 +30,8 @@ pub(crate) struct RawStep {
     #[serde(default)]
     pub(crate) stdin: Option<String>,
     #[serde(default)]
+    pub(crate) check: bool,
+    #[serde(default)]
     pub(crate) params: Option<toml::Table>,
     #[serde(default)]
     pub(crate) grants: RawGrants,

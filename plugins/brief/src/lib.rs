@@ -86,6 +86,22 @@ fn render(text: &mut String, data: &Value) {
                 );
             }
         }
+    } else if let (Some(links), Some(broken)) = (data["links"].as_u64(), data["broken"].as_array())
+    {
+        let _ = writeln!(
+            text,
+            "{links} relative links in {} Markdown files; {} broken.",
+            data["files"],
+            broken.len()
+        );
+        for b in broken {
+            let _ = writeln!(
+                text,
+                "- `{}`: `{}`",
+                b["file"].as_str().unwrap_or("?"),
+                b["link"].as_str().unwrap_or("?")
+            );
+        }
     } else {
         let pretty = serde_json::to_string_pretty(data).unwrap_or_default();
         let _ = writeln!(text, "```json\n{pretty}\n```");

@@ -1,0 +1,52 @@
+//! `nightshift cancel`: stops a running task at its next epoch check, or marks an interrupted
+//! one cancelled.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use nightshift::journal::TaskStatus;
+
+/// Cancel a task: a running step stops at its next check (within milliseconds), its staged
+/// changes are dropped, and the steps after it never run
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// A task id, or a unique prefix of one
+    task: String,
+
+    /// How long to wait for the running process to stop the task
+    #[arg(long, default_value = "10", value_name = "SECONDS")]
+    wait: u64,
+}
+
+pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let state = super::open_state(state)?;
+    let (journal, runner) = super::open_runner(&state)?;
+    let task = journal.find_task(&args.task)?;
+    if task.status != TaskStatus::Running {
+        eprintln!(
+            "task {} already {}; nothing to cancel",
+            task.id, task.status
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    journal.request_cancel(&task.id)?;
+    if runner.cancel_stopped(&task.id)? {
+        println!("task {} cancelled", task.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.wait);
+    while Instant::now() < deadline {
+        let now = journal.find_task(&task.id)?;
+        if now.status != TaskStatus::Running {
+            println!("task {} {}", task.id, now.status);
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "task {}: cancellation requested; its process has not stopped it yet",
+        task.id
+    );
+    Ok(ExitCode::from(1))
+}
