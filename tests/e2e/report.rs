@@ -185,7 +185,36 @@ fn a_succeeded_task_reports_changes_checks_and_artifacts() {
     ));
     let run = env.run(&["run", &pipeline.display().to_string(), "--json"]);
     assert_eq!(run.code(), 0, "{run}");
-    check_formats(&env, &task_of(&run), "succeeded");
+    let task = task_of(&run);
+    check_formats(&env, &task, "succeeded");
+
+    // The check step's verdicts are exported as an in-toto test-result statement too.
+    let dir = env.outside().join("attestations");
+    let verify = env.run(&[
+        "verify",
+        &task,
+        "--export-intoto",
+        &dir.display().to_string(),
+    ]);
+    assert_eq!(verify.code(), 0, "{verify}");
+    let envelope: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("0002-links-1-checks.json")).expect("test-result envelope"),
+    )
+    .expect("JSON");
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().expect("payload"))
+        .expect("base64");
+    let statement: serde_json::Value = serde_json::from_slice(&payload).expect("statement");
+    assert_eq!(
+        statement["predicateType"],
+        "https://in-toto.io/attestation/test-result/v0.1"
+    );
+    assert_eq!(statement["predicate"]["result"], "PASSED");
+    assert_eq!(
+        statement["predicate"]["passedTests"][0],
+        "links in docs/guide.md"
+    );
 }
 
 #[test]
