@@ -95,13 +95,9 @@ fn with_journal(runtime: &tokio::runtime::Runtime, sync: Sync) -> f64 {
 fn without_journal(runtime: &tokio::runtime::Runtime) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let sandbox = Sandbox::new(dir.path()).expect("sandbox");
-    let bytes = std::fs::read(HOSTILE_PLUGIN).expect("guest");
-    let source = nightshift::plugins::ComponentSource {
-        reference: "bench".into(),
-        origin: nightshift::plugins::Origin::File(HOSTILE_PLUGIN.into()),
-        digest: nightshift::evidence::digest(&bytes),
-        bytes: bytes.into(),
-    };
+    let source = Catalog::new(dir.path())
+        .resolve(HOSTILE_PLUGIN, std::path::Path::new("/"))
+        .expect("guest");
     let (prepared, _) = sandbox.prepare(&source).expect("prepare");
     let grants = Grants::default();
     let input = StepInput {

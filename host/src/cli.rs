@@ -3,6 +3,7 @@
 mod cancel;
 mod key;
 mod logs;
+mod plugin;
 mod progress;
 mod report;
 mod resume;
@@ -61,6 +62,8 @@ enum Command {
     Verify(verify::Args),
     #[command(subcommand)]
     Key(key::Command),
+    #[command(subcommand)]
+    Plugin(plugin::Command),
 }
 
 /// Input the user must fix: exit code 2.
@@ -79,6 +82,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => cancel::run(args, state),
         Command::Verify(args) => verify::run(args, state),
         Command::Key(command) => key::run(command, state),
+        Command::Plugin(command) => plugin::run(command, state),
     }
 }
 
@@ -154,6 +158,7 @@ pub(crate) fn exit_code_for(error: &anyhow::Error) -> u8 {
     let bad_input = error.chain().any(|cause| {
         cause.is::<ManifestError>()
             || cause.is::<UsageError>()
+            || cause.is::<nightshift::plugins::LookupError>()
             || matches!(
                 cause.downcast_ref::<JournalError>(),
                 Some(JournalError::TaskNotFound(_) | JournalError::AmbiguousTask { .. })

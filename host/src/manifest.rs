@@ -116,8 +116,10 @@ pub struct StepPlan {
     pub kind: StepKind,
     /// A check step exists to verify: it may not write, and its checks decide the task.
     pub check: bool,
-    /// What it may touch.
+    /// What it may touch: what the pipeline granted and the plugin requested.
     pub grants: Grants,
+    /// Grants the pipeline gave that the plugin did not request, so it does not get them.
+    pub withdrawn: Vec<String>,
 }
 
 /// The two kinds of step.
@@ -412,11 +414,28 @@ impl Loader<'_> {
                 "a check step may not write; remove its write grants or `check = true`",
             ));
         }
+        let (grants, withdrawn) = match kind.component().metadata.as_ref().map(|m| &m.requests) {
+            Some(requests) if matches!(kind, StepKind::Plugin { .. }) => {
+                grants::fit(grants, requests).map_err(|missing| {
+                    self.field(
+                        location.clone(),
+                        "grants",
+                        format!(
+                            "plugin `{}` requests what this step does not grant: {}",
+                            kind.component().reference,
+                            missing.join("; ")
+                        ),
+                    )
+                })?
+            }
+            _ => (grants, Vec::new()),
+        };
         Ok(StepPlan {
             id: raw.id.clone(),
             kind,
             check: raw.check,
             grants,
+            withdrawn,
         })
     }
 }

@@ -397,6 +397,10 @@ impl Runner {
             "attempt",
             &format!("attempt {attempt} started"),
         )?;
+        for grant in &step.withdrawn {
+            let message = format!("grant {grant} not given: the plugin did not request it");
+            self.event(task_id, &step.id, attempt, "grant", &message)?;
+        }
         let started_at = crate::time_format::now();
         let started = Instant::now();
         failpoint::hit("before-step");

@@ -293,6 +293,20 @@ impl Sandbox {
         ))
     }
 
+    /// The names of a component's imports and exports (interfaces and functions).
+    pub fn interface(&self, component: &Prepared) -> (Vec<String>, Vec<String>) {
+        let ty = component.component.component_type();
+        let imports = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let exports = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        (imports, exports)
+    }
+
     /// Runs a plugin step: instantiates the component and calls its `run` export.
     pub async fn run_plugin(
         &self,

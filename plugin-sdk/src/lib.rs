@@ -98,13 +98,39 @@ pub mod kv {
     }
 }
 
-/// Exports a function `fn(Input<P>) -> Result<Output, Error>` as the plugin's `run`.
+/// Exports a function `fn(Input<P>) -> Result<Output, Error>` as the plugin's `run`, and
+/// writes the plugin's metadata into the component: its name, version and description (from
+/// the crate's `Cargo.toml`) and the capabilities it requests.
 ///
 /// `P` is any type that implements `serde::Deserialize`: the step's `params` are decoded
 /// into it, and params that do not decode fail the step with a fatal error naming the field.
+///
+/// Requests, all optional, in this order: `read` and `write` (whether the plugin reads or
+/// writes the directories a pipeline grants it), `env` (environment variables it needs),
+/// `network` (hosts it connects to, `host` or `host:port`), `real_clocks` (whether it needs
+/// the real time and randomness rather than virtual, deterministic ones). A pipeline step
+/// that does not grant what a plugin requests is refused before it starts; a grant the
+/// plugin did not request is not given to it.
+///
+/// ```ignore
+/// nightshift_plugin_sdk::export_plugin!(scan, requests {
+///     read: true,
+///     env: ["GITHUB_TOKEN"],
+///     network: ["api.github.com"],
+/// });
+/// ```
 #[macro_export]
 macro_rules! export_plugin {
     ($run:path) => {
+        $crate::export_plugin!($run, requests {});
+    };
+    ($run:path, requests {
+        $(read: $read:literal $(,)?)?
+        $(write: $write:literal $(,)?)?
+        $(env: [$($env:literal),* $(,)?] $(,)?)?
+        $(network: [$($host:literal),* $(,)?] $(,)?)?
+        $(real_clocks: $clocks:literal $(,)?)?
+    }) => {
         struct NightshiftPlugin;
 
         impl $crate::bindings::Guest for NightshiftPlugin {
@@ -119,12 +145,55 @@ macro_rules! export_plugin {
         }
 
         $crate::bindings::export_world!(NightshiftPlugin);
+
+        const NIGHTSHIFT_PLUGIN_METADATA_TEXT: &str = ::core::concat!(
+            // Literals, as `concat!` needs: METADATA_FORMAT and WORLD below.
+            "format=nightshift.plugin-metadata/v1\n",
+            "name=", ::core::env!("CARGO_PKG_NAME"), "\n",
+            "version=", ::core::env!("CARGO_PKG_VERSION"), "\n",
+            "description=", ::core::env!("CARGO_PKG_DESCRIPTION"), "\n",
+            "world=nightshift:plugin/plugin@0.1.0\n",
+            $("read=", $read, "\n",)?
+            $("write=", $write, "\n",)?
+            $($("env=", $env, "\n",)*)?
+            $($("network=", $host, "\n",)*)?
+            $("real_clocks=", $clocks, "\n",)?
+        );
+
+        /// The plugin's metadata, read by the host from the component (see `METADATA_SECTION`).
+        #[allow(unsafe_code)]
+        #[unsafe(link_section = "nightshift-plugin")]
+        #[used]
+        static NIGHTSHIFT_PLUGIN_METADATA: [u8; NIGHTSHIFT_PLUGIN_METADATA_TEXT.len()] =
+            $crate::__private::bytes(NIGHTSHIFT_PLUGIN_METADATA_TEXT);
     };
 }
+
+/// The WIT world this SDK binds, with its version.
+pub const WORLD: &str = "nightshift:plugin/plugin@0.1.0";
+
+/// The custom section of a component that holds its plugin metadata.
+pub const METADATA_SECTION: &str = "nightshift-plugin";
+
+/// The format of the metadata: UTF-8 text, one `key=value` per line; `env` and `network` may
+/// repeat.
+pub const METADATA_FORMAT: &str = "nightshift.plugin-metadata/v1";
 
 #[doc(hidden)]
 pub mod __private {
     pub use wit_bindgen;
 
     pub use crate::step::dispatch;
+
+    /// Copies a string's bytes into an array, at compile time.
+    pub const fn bytes<const N: usize>(text: &str) -> [u8; N] {
+        let source = text.as_bytes();
+        let mut out = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = source[i];
+            i += 1;
+        }
+        out
+    }
 }

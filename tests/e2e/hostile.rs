@@ -259,16 +259,34 @@ fn a_command_used_as_a_plugin_is_refused_with_a_clear_error() {
 }
 
 #[test]
-fn garbage_bytes_as_a_component_fail_the_step_not_the_host() {
+fn garbage_bytes_and_core_modules_are_refused_before_anything_runs() {
     let env = Env::new();
     env.file("garbage.wasm", "\0asm this is not a component");
-    let pipeline =
-        env.pipeline("name = \"garbage\"\n[[step]]\nid = \"guest\"\nplugin = \"garbage.wasm\"\n");
-    let (run, report) = env.run_json(&pipeline);
-    assert_eq!(run.code(), 1, "{run}");
-    let error = step(&report, "guest")["error"]
-        .as_str()
-        .expect("error")
-        .to_owned();
-    assert!(error.contains("does not compile"), "{error}");
+    std::fs::write(env.workspace().join("module.wasm"), b"\0asm\x01\0\0\0").expect("core module");
+    std::fs::write(env.workspace().join("empty.wasm"), b"").expect("empty file");
+    for (file, expected) in [
+        (
+            "garbage.wasm",
+            "is not a WebAssembly component: not valid WebAssembly",
+        ),
+        (
+            "module.wasm",
+            "is not a WebAssembly component: it is a core WebAssembly module",
+        ),
+        (
+            "empty.wasm",
+            "is not a WebAssembly component: not valid WebAssembly: unexpected end-of-file",
+        ),
+    ] {
+        let pipeline = env.pipeline(&format!(
+            "name = \"bad\"\n[[step]]\nid = \"guest\"\nplugin = \"{file}\"\n"
+        ));
+        let run = env.run(&["run", &pipeline.display().to_string()]);
+        assert_eq!(run.code(), 2, "{run}");
+        assert!(
+            run.stderr().contains("step `guest` (#1): field `plugin`"),
+            "{run}"
+        );
+        assert!(run.stderr().contains(expected), "{file}: {run}");
+    }
 }

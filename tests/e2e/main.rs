@@ -9,4 +9,5 @@ mod evidence;
 mod hostile;
 mod manifest;
 mod pipeline;
+mod plugins;
 mod report;

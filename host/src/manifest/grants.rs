@@ -5,6 +5,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::raw::RawGrants;
 use super::units::{parse_duration, parse_size};
+use crate::plugins::Requests;
 use crate::sandbox::{DirGrant, Grants, Limits};
 
 /// A grant that cannot be given, with the field it came from.
@@ -120,6 +121,56 @@ fn dir(path: &str, writable: bool, cx: &GrantContext<'_>) -> Result<DirGrant, St
         ));
     }
     Ok(DirGrant { host, guest })
+}
+
+/// Gives a plugin exactly what it requested and the step granted: every request must be
+/// granted (else the list of what is missing), and grants it did not request are withdrawn
+/// (returned by name, to be noted).
+pub(crate) fn fit(
+    grants: Grants,
+    requests: &Requests,
+) -> Result<(Grants, Vec<String>), Vec<String>> {
+    let mut missing = Vec::new();
+    if requests.read && grants.read.is_empty() && grants.write.is_empty() {
+        missing
+            .push("read: the plugin reads files; grant a directory with `grants.read`".to_owned());
+    }
+    if requests.write && grants.write.is_empty() {
+        missing.push(
+            "write: the plugin writes files; grant a directory with `grants.write`".to_owned(),
+        );
+    }
+    for name in requests.env.iter().filter(|n| !grants.env.contains(n)) {
+        missing.push(format!("env `{name}`: add it to `grants.env`"));
+    }
+    for host in &requests.network {
+        missing.push(format!(
+            "network `{host}`: network access cannot be granted by this version of nightshift"
+        ));
+    }
+    if !missing.is_empty() {
+        return Err(missing);
+    }
+    let mut withdrawn = Vec::new();
+    let mut given = grants;
+    if !requests.read && !given.read.is_empty() {
+        withdrawn.extend(given.read.drain(..).map(|d| format!("read `{}`", d.guest)));
+    }
+    if !requests.write && !given.write.is_empty() {
+        withdrawn.extend(
+            given
+                .write
+                .drain(..)
+                .map(|d| format!("write `{}`", d.guest)),
+        );
+    }
+    let (kept, dropped): (Vec<String>, Vec<String>) = given
+        .env
+        .into_iter()
+        .partition(|n| requests.env.contains(n));
+    withdrawn.extend(dropped.into_iter().map(|n| format!("env `{n}`")));
+    given.env = kept;
+    Ok((given, withdrawn))
 }
 
 /// Removes `.` and resolves `..` lexically; `None` if the path climbs above its start.

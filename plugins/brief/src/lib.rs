@@ -108,4 +108,4 @@ fn render(text: &mut String, data: &Value) {
     }
 }
 
-export_plugin!(run);
+export_plugin!(run, requests { write: true });

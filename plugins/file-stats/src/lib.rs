@@ -203,4 +203,4 @@ fn display_path(path: &Path) -> String {
     shown.strip_prefix("./").map(str::to_owned).unwrap_or(shown)
 }
 
-export_plugin!(run);
+export_plugin!(run, requests { read: true });

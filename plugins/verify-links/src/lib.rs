@@ -133,4 +133,4 @@ fn collect(dir: &Path, exclude: &[String], files: &mut Vec<PathBuf>) {
     }
 }
 
-export_plugin!(run);
+export_plugin!(run, requests { read: true });

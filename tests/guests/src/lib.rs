@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use nightshift_plugin_sdk::{Error, Input, Output, export_plugin};
+use nightshift_plugin_sdk::{Error, Input, Output};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -118,4 +118,19 @@ fn work(p: &Params, checkpoint: Option<&[u8]>, step: &str) -> Result<Output, Err
     )
 }
 
-export_plugin!(run);
+/// Exported without the SDK's metadata on purpose: like a component from another toolchain,
+/// this guest declares nothing and so gets exactly what a step grants.
+struct Hostile;
+
+impl nightshift_plugin_sdk::bindings::Guest for Hostile {
+    fn run(
+        input: nightshift_plugin_sdk::bindings::nightshift::plugin::types::StepInput,
+    ) -> Result<
+        nightshift_plugin_sdk::bindings::nightshift::plugin::types::StepOutput,
+        nightshift_plugin_sdk::bindings::nightshift::plugin::types::StepError,
+    > {
+        nightshift_plugin_sdk::__private::dispatch(input, run)
+    }
+}
+
+nightshift_plugin_sdk::bindings::export_world!(Hostile);
