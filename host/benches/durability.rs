@@ -12,7 +12,7 @@ use nightshift::journal::{Journal, Sync};
 use nightshift::manifest::{LoadOptions, Plan};
 use nightshift::plugins::Catalog;
 use nightshift::runner::{Runner, Silent};
-use nightshift::sandbox::{CancelToken, Grants, HostCalls, LogLevel, Sandbox, StepInput};
+use nightshift::sandbox::{Grants, HostCalls, LogLevel, Sandbox, StepContext, StepInput};
 use nightshift::state::StateDir;
 
 #[allow(dead_code)]
@@ -108,11 +108,10 @@ fn without_journal(runtime: &tokio::runtime::Runtime) -> f64 {
         prior: Vec::new(),
         checkpoint: None,
     };
-    let cancel = CancelToken::default();
+    let ctx = StepContext::default();
     let step = || {
         let host = Box::new(NoHost);
-        let captured =
-            runtime.block_on(sandbox.run_plugin(&prepared, &grants, &input, host, &cancel));
+        let captured = runtime.block_on(sandbox.run_plugin(&prepared, &grants, &input, host, &ctx));
         assert!(matches!(captured.outcome, Ok(Ok(_))));
     };
     step();

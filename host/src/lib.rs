@@ -19,3 +19,6 @@ pub mod runner;
 pub mod sandbox;
 pub mod state;
 pub mod time_format;
+
+#[cfg(test)]
+mod advisories_test;

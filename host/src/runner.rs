@@ -27,7 +27,8 @@ use crate::journal::{
 };
 use crate::manifest::{Plan, StepKind, StepPlan};
 use crate::sandbox::{
-    CancelToken, Captured, Grants, PriorOutput, Sandbox, SandboxError, StepError, StepInput,
+    CancelToken, Captured, Grants, PriorOutput, Sandbox, SandboxError, StepContext, StepError,
+    StepInput,
 };
 use crate::state::{StateDir, StateError, TaskLock};
 use host_calls::JournalHost;
@@ -404,10 +405,13 @@ impl Runner {
         let started_at = crate::time_format::now();
         let started = Instant::now();
         failpoint::hit("before-step");
-        let cancel = CancelToken::default();
-        let watcher = self.watch_for_cancel(task_id, &cancel);
+        let ctx = StepContext {
+            cancel: CancelToken::default(),
+            seed: seed(step, prior),
+        };
+        let watcher = self.watch_for_cancel(task_id, &ctx.cancel);
         let run = self
-            .attempt(task_id, step, attempt, prior, observer, &cancel)
+            .attempt(task_id, step, attempt, prior, observer, &ctx)
             .await;
         watcher.abort();
         let mut run = run?;
@@ -425,7 +429,7 @@ impl Runner {
             kind: step.kind.name().into(),
             plugin: serde_json::json!({ "name": step.kind.component().reference, "digest": step.kind.component().digest }),
             params_digest: digest_json(&step_params(step)),
-            grants: grants_json(&step.grants),
+            grants: grants_json(&step.grants, &ctx.seed),
             started_at,
             finished_at: crate::time_format::now(),
             outcome: serde_json::json!({
@@ -508,7 +512,7 @@ impl Runner {
         attempt: u32,
         prior: &[PriorOutput],
         observer: &Arc<dyn Observer>,
-        cancel: &CancelToken,
+        ctx: &StepContext,
     ) -> Result<Attempt, RunError> {
         let scope = EventScope {
             journal: &self.journal,
@@ -593,7 +597,7 @@ impl Runner {
                 };
                 let captured = self
                     .sandbox
-                    .run_plugin(&prepared, &grants, &input, host, cancel)
+                    .run_plugin(&prepared, &grants, &input, host, ctx)
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
                 let cancelled = matches!(outcome, Err(SandboxError::Cancelled));
@@ -612,7 +616,7 @@ impl Runner {
                 });
                 let captured = self
                     .sandbox
-                    .run_command(&prepared, &grants, args, stdin.as_deref(), host, cancel)
+                    .run_command(&prepared, &grants, args, stdin.as_deref(), host, ctx)
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
                 let cancelled = matches!(outcome, Err(SandboxError::Cancelled));
@@ -756,8 +760,32 @@ fn step_params(step: &StepPlan) -> serde_json::Value {
     }
 }
 
-fn grants_json(grants: &Grants) -> serde_json::Value {
+/// The seed of a step's virtual clocks and randomness: its identity and inputs, so the same
+/// step with the same inputs sees the same randomness.
+fn seed(step: &StepPlan, prior: &[PriorOutput]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key("nightshift step seed v1");
+    hasher.update(step.id.as_bytes());
+    hasher.update(step.kind.component().digest.as_bytes());
+    hasher.update(digest_json(&step_params(step)).as_bytes());
+    for p in prior {
+        hasher.update(p.step_id.as_bytes());
+        hasher.update(p.data.as_bytes());
+    }
+    *hasher.finalize().as_bytes()
+}
+
+fn grants_json(grants: &Grants, seed: &[u8; 32]) -> serde_json::Value {
+    let clocks = if grants.real_clocks {
+        serde_json::json!({ "mode": "real" })
+    } else {
+        serde_json::json!({ "mode": "virtual", "seed": crate::evidence::hex(seed) })
+    };
     serde_json::json!({
+        "clocks": clocks,
+        "fuel": grants.limits.fuel,
+        "write_bytes": grants.limits.write_bytes,
+        "log_bytes": grants.limits.log_bytes,
+        "data_bytes": grants.limits.data_bytes,
         "read": grants.read.iter().map(|d| d.guest.as_str()).collect::<Vec<_>>(),
         "write": grants.write.iter().map(|d| d.guest.as_str()).collect::<Vec<_>>(),
         "env": grants.env,

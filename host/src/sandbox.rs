@@ -12,6 +12,7 @@
 //! [`SandboxError`]; it never crashes the host.
 
 mod cache;
+mod clocks;
 mod engine;
 mod limits;
 mod world;
@@ -54,11 +55,21 @@ pub struct Limits {
     pub timeout: Duration,
     /// Bytes kept of each of stdout and stderr; writing more fails in the guest.
     pub output_bytes: u64,
+    /// Fuel (roughly, WebAssembly instructions) the guest may burn; `None`: unbounded.
+    pub fuel: Option<u64>,
+    /// Bytes the guest may add to its write grants.
+    pub write_bytes: u64,
+    /// Bytes of log lines, notes and progress messages the guest may send.
+    pub log_bytes: u64,
+    /// Bytes of output data the guest may return.
+    pub data_bytes: u64,
 }
 
 impl Limits {
     /// The smallest memory cap a pipeline may grant.
     pub const MIN_MEMORY_BYTES: u64 = 1 << 20;
+    /// The largest memory cap a pipeline may grant: all a 32-bit guest can address.
+    pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
 }
 
 impl Default for Limits {
@@ -67,6 +78,10 @@ impl Default for Limits {
             memory_bytes: 256 << 20,
             timeout: Duration::from_secs(300),
             output_bytes: 1 << 20,
+            fuel: None,
+            write_bytes: 256 << 20,
+            log_bytes: 1 << 20,
+            data_bytes: 4 << 20,
         }
     }
 }
@@ -80,6 +95,8 @@ pub struct Grants {
     pub write: Vec<DirGrant>,
     /// Names of the host environment variables it sees.
     pub env: Vec<String>,
+    /// Real clocks and randomness instead of virtual, seeded ones (deterministic mode).
+    pub real_clocks: bool,
     /// Its bounds.
     pub limits: Limits,
 }
@@ -183,6 +200,34 @@ pub enum SandboxError {
         /// The cap.
         limit: u64,
     },
+    /// The guest burned all its fuel.
+    #[error("step exceeded its fuel limit of {limit}")]
+    Fuel {
+        /// The limit.
+        limit: u64,
+    },
+    /// The guest wrote more than its quota into its write grants.
+    #[error("step exceeded its write quota of {} (it wrote {})", format_size(*.limit), format_size(*.wrote))]
+    WriteQuota {
+        /// The quota.
+        limit: u64,
+        /// What it had written when stopped.
+        wrote: u64,
+    },
+    /// The guest sent more log, note and progress text than allowed.
+    #[error("step exceeded its log limit of {}", format_size(*.limit))]
+    Logs {
+        /// The limit.
+        limit: u64,
+    },
+    /// The guest returned more output data than allowed.
+    #[error("step exceeded its output data limit of {} (it returned {})", format_size(*.limit), format_size(*.size))]
+    Data {
+        /// The limit.
+        limit: u64,
+        /// What it returned.
+        size: u64,
+    },
     /// The step was cancelled on request.
     #[error("step cancelled on request")]
     Cancelled,
@@ -219,6 +264,16 @@ impl CancelToken {
     }
 }
 
+/// What a running step is given besides its grants: a way to stop it, and the seed of its
+/// virtual clocks and randomness.
+#[derive(Debug, Clone, Default)]
+pub struct StepContext {
+    /// Stops the step when cancelled.
+    pub cancel: CancelToken,
+    /// Seeds the step's randomness in deterministic mode.
+    pub seed: [u8; 32],
+}
+
 /// A step's result together with what it wrote to stdout and stderr.
 #[derive(Debug)]
 pub struct Captured<T> {
@@ -247,9 +302,15 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// A sandbox whose compiled components are cached in `cache_dir`.
+    /// A sandbox whose compiled components are cached in `cache_dir`, with the pooling
+    /// instance allocator.
     pub fn new(cache_dir: &Path) -> Result<Self, SandboxError> {
-        let engine = engine::build().map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+        Sandbox::with_pooling(cache_dir, true)
+    }
+
+    /// A sandbox with or without the pooling instance allocator (to compare them).
+    pub fn with_pooling(cache_dir: &Path, pooling: bool) -> Result<Self, SandboxError> {
+        let engine = engine::build(pooling).map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
@@ -314,7 +375,7 @@ impl Sandbox {
         grants: &Grants,
         input: &StepInput,
         host: Box<dyn HostCalls>,
-        cancel: &CancelToken,
+        ctx: &StepContext,
     ) -> Captured<Result<StepOutput, StepError>> {
         let io = Stdio::new(grants.limits.output_bytes, None);
         let outcome = async {
@@ -323,13 +384,23 @@ impl Sandbox {
                 .instantiate_pre(&plugin.component)
                 .and_then(PluginPre::new)
                 .map_err(|e| wrong_kind(&plugin.reference, "nightshift plugin", e))?;
-            let mut store = self.store(grants, &io, &[], host, cancel)?;
+            let mut store = self.store(grants, &io, &[], host, ctx)?;
             let call = async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 instance.call_run(&mut store, input).await
             };
-            let result = with_deadline(grants.limits.timeout, cancel, call).await?;
-            result.map_err(|e| classify(e, &store, grants, &io, cancel))
+            let result = with_deadline(grants.limits.timeout, &ctx.cancel, call).await?;
+            let output = result.map_err(|e| classify(e, &store, grants, &io, &ctx.cancel))?;
+            check_quota(&store, grants)?;
+            if let Ok(output) = &output
+                && output.data.len() as u64 > grants.limits.data_bytes
+            {
+                return Err(SandboxError::Data {
+                    limit: grants.limits.data_bytes,
+                    size: output.data.len() as u64,
+                });
+            }
+            Ok(output)
         }
         .await;
         io.finish(outcome)
@@ -343,7 +414,7 @@ impl Sandbox {
         args: &[String],
         stdin: Option<&str>,
         host: Box<dyn HostCalls>,
-        cancel: &CancelToken,
+        ctx: &StepContext,
     ) -> Captured<i32> {
         let io = Stdio::new(grants.limits.output_bytes, stdin);
         let outcome = async {
@@ -354,19 +425,21 @@ impl Sandbox {
                 .map_err(|e| wrong_kind(&command.reference, "wasi:cli command", e))?;
             let mut argv = vec![command.reference.clone()];
             argv.extend(args.iter().cloned());
-            let mut store = self.store(grants, &io, &argv, host, cancel)?;
+            let mut store = self.store(grants, &io, &argv, host, ctx)?;
             let call = async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 instance.wasi_cli_run().call_run(&mut store).await
             };
-            match with_deadline(grants.limits.timeout, cancel, call).await? {
-                Ok(Ok(())) => Ok(0),
-                Ok(Err(())) => Ok(1),
+            let code = match with_deadline(grants.limits.timeout, &ctx.cancel, call).await? {
+                Ok(Ok(())) => 0,
+                Ok(Err(())) => 1,
                 Err(e) => match e.downcast_ref::<I32Exit>() {
-                    Some(exit) => Ok(exit.0),
-                    None => Err(classify(e, &store, grants, &io, cancel)),
+                    Some(exit) => exit.0,
+                    None => return Err(classify(e, &store, grants, &io, &ctx.cancel)),
                 },
-            }
+            };
+            check_quota(&store, grants)?;
+            Ok(code)
         }
         .await;
         io.finish(outcome)
@@ -378,28 +451,42 @@ impl Sandbox {
         io: &Stdio,
         argv: &[String],
         host: Box<dyn HostCalls>,
-        cancel: &CancelToken,
+        ctx: &StepContext,
     ) -> Result<Store<StepState>, SandboxError> {
-        let wasi = wasi_context(grants, io, argv)?;
+        let wasi = wasi_context(grants, io, argv, &ctx.seed)?;
+        let written = WriteMeter::new(grants);
         let state = StepState {
             wasi,
             table: ResourceTable::new(),
             memory: MemoryCap::new(grants.limits.memory_bytes),
             host,
+            log_bytes_left: grants.limits.log_bytes,
+            logs_exceeded: false,
+            written,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
+        store
+            .set_fuel(grants.limits.fuel.unwrap_or(u64::MAX))
+            .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
         let deadline = Instant::now() + grants.limits.timeout;
         store.set_epoch_deadline(1);
         // At every tick: stop the guest past its deadline or when cancelled, else let other
         // tasks run.
-        let cancel = cancel.clone();
-        store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline || cancel.is_cancelled() {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
+        let cancel = ctx.cancel.clone();
+        let mut ticks = 0u64;
+        store.epoch_deadline_callback(move |mut store| {
+            ticks += 1;
+            // The write quota is measured every few ticks: it walks the write grants.
+            let over_quota =
+                ticks.is_multiple_of(QUOTA_EVERY_TICKS) && store.data_mut().written.exceeded();
+            Ok(
+                if Instant::now() >= deadline || cancel.is_cancelled() || over_quota {
+                    UpdateDeadline::Interrupt
+                } else {
+                    UpdateDeadline::Yield(1)
+                },
+            )
         });
         Ok(store)
     }
@@ -445,8 +532,21 @@ impl Stdio {
     }
 }
 
-fn wasi_context(grants: &Grants, io: &Stdio, argv: &[String]) -> Result<WasiCtx, SandboxError> {
+fn wasi_context(
+    grants: &Grants,
+    io: &Stdio,
+    argv: &[String],
+    seed: &[u8; 32],
+) -> Result<WasiCtx, SandboxError> {
     let mut builder = WasiCtxBuilder::new();
+    if !grants.real_clocks {
+        builder
+            .wall_clock(clocks::VirtualWallClock::default())
+            .monotonic_clock(clocks::VirtualMonotonicClock::default())
+            .secure_random(clocks::seeded(seed, "secure"))
+            .insecure_random(clocks::seeded(seed, "insecure"))
+            .insecure_random_seed(clocks::insecure_seed(seed));
+    }
     builder
         .stdin(io.stdin.clone())
         .stdout(io.stdout.clone())
@@ -496,6 +596,78 @@ async fn with_deadline<T>(
     }
 }
 
+/// Epoch ticks between two measurements of the write grants.
+const QUOTA_EVERY_TICKS: u64 = 20;
+
+/// Fails the step if it wrote more than its quota, even if it ended before a check caught it.
+fn check_quota(store: &Store<StepState>, grants: &Grants) -> Result<(), SandboxError> {
+    let wrote = store.data().written.measure();
+    if wrote > grants.limits.write_bytes {
+        return Err(SandboxError::WriteQuota {
+            limit: grants.limits.write_bytes,
+            wrote,
+        });
+    }
+    Ok(())
+}
+
+/// How many bytes a step added to its write grants.
+pub(crate) struct WriteMeter {
+    dirs: Vec<PathBuf>,
+    start: u64,
+    limit: u64,
+    over: Option<u64>,
+}
+
+impl WriteMeter {
+    fn new(grants: &Grants) -> Self {
+        let dirs: Vec<PathBuf> = grants.write.iter().map(|d| d.host.clone()).collect();
+        let start = dirs.iter().map(|d| tree_size(d)).sum();
+        WriteMeter {
+            dirs,
+            start,
+            limit: grants.limits.write_bytes,
+            over: None,
+        }
+    }
+
+    /// Bytes added since the step started.
+    fn measure(&self) -> u64 {
+        let now: u64 = self.dirs.iter().map(|d| tree_size(d)).sum();
+        now.saturating_sub(self.start)
+    }
+
+    /// Measures now; true (and remembered) when over the quota.
+    fn exceeded(&mut self) -> bool {
+        if self.dirs.is_empty() {
+            return false;
+        }
+        let wrote = self.measure();
+        if wrote > self.limit {
+            self.over = Some(wrote);
+        }
+        self.over.is_some()
+    }
+
+    fn over(&self) -> Option<u64> {
+        self.over
+    }
+}
+
+fn tree_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => tree_size(&entry.path()),
+            Ok(kind) if kind.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
 fn wrong_kind(reference: &str, expected: &'static str, error: wasmtime::Error) -> SandboxError {
     SandboxError::WrongKind {
         reference: reference.to_owned(),
@@ -514,6 +686,22 @@ fn classify(
 ) -> SandboxError {
     if cancel.is_cancelled() {
         return SandboxError::Cancelled;
+    }
+    if let Some(wrote) = store.data().written.over() {
+        return SandboxError::WriteQuota {
+            limit: grants.limits.write_bytes,
+            wrote,
+        };
+    }
+    if store.data().logs_exceeded {
+        return SandboxError::Logs {
+            limit: grants.limits.log_bytes,
+        };
+    }
+    if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+        return SandboxError::Fuel {
+            limit: grants.limits.fuel.unwrap_or(u64::MAX),
+        };
     }
     if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return SandboxError::Timeout {

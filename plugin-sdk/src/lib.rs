@@ -112,11 +112,17 @@ pub mod kv {
 /// that does not grant what a plugin requests is refused before it starts; a grant the
 /// plugin did not request is not given to it.
 ///
-/// ```ignore
+/// ```no_run
+/// use nightshift_plugin_sdk::{Error, Input, Output};
+///
+/// fn scan(input: Input<serde_json::Value>) -> Result<Output, Error> {
+///     Ok(Output::new(format!("scanned with {}", input.params)))
+/// }
+///
 /// nightshift_plugin_sdk::export_plugin!(scan, requests {
 ///     read: true,
 ///     env: ["GITHUB_TOKEN"],
-///     network: ["api.github.com"],
+///     real_clocks: true,
 /// });
 /// ```
 #[macro_export]

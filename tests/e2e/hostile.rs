@@ -290,3 +290,76 @@ fn garbage_bytes_and_core_modules_are_refused_before_anything_runs() {
         assert!(run.stderr().contains(expected), "{file}: {run}");
     }
 }
+
+/// Filesystem escapes of past wasmtime-wasi advisories stay closed.
+mod advisories {
+    use super::*;
+
+    fn setup() -> Env {
+        let env = Env::new();
+        std::fs::write(env.outside().join("secret.txt"), "top secret").expect("secret");
+        env.file("ro/keep.txt", "read-only content");
+        std::fs::create_dir_all(env.workspace().join("rw")).expect("rw");
+        env
+    }
+
+    const GRANTS: &str = r#"{ read = ["ro"], write = ["rw"] }"#;
+
+    fn unchanged(env: &Env) {
+        assert_eq!(
+            std::fs::read_to_string(env.workspace().join("ro/keep.txt")).expect("read"),
+            "read-only content"
+        );
+        assert_eq!(
+            std::fs::read_to_string(env.outside().join("secret.txt")).expect("read"),
+            "top secret"
+        );
+        assert!(!env.workspace().join("rw/keep.txt").exists());
+    }
+
+    #[test]
+    fn a_symlink_with_a_trailing_slash_does_not_lead_out_rustsec_2026_0269() {
+        let env = setup();
+        for target in ["../../..", "../../../", "/", "../../../../../.."] {
+            let params = format!(
+                r#"{{ action = "symlink", path = "rw/link", text = "{target}", name = "secret.txt" }}"#
+            );
+            let error = failed_with(&env, &params, GRANTS);
+            assert!(error.starts_with("plugin failed:"), "{target}: {error}");
+            assert!(!error.contains("top secret"), "{error}");
+        }
+        unchanged(&env);
+    }
+
+    #[test]
+    fn hard_links_and_renames_across_a_read_only_grant_fail_rustsec_2026_0188() {
+        let env = setup();
+        env.file("rw/mine.txt", "mine");
+        for params in [
+            r#"{ action = "hard-link", path = "ro/keep.txt", text = "rw/keep.txt" }"#,
+            r#"{ action = "rename", path = "ro/keep.txt", text = "rw/keep.txt" }"#,
+            r#"{ action = "rename", path = "rw/mine.txt", text = "ro/mine.txt" }"#,
+            r#"{ action = "hard-link", path = "rw/mine.txt", text = "ro/mine.txt" }"#,
+        ] {
+            let error = failed_with(&env, params, GRANTS);
+            assert!(error.starts_with("plugin failed:"), "{params}: {error}");
+        }
+        unchanged(&env);
+        assert!(!env.workspace().join("ro/mine.txt").exists());
+    }
+
+    #[test]
+    fn truncating_a_read_only_file_fails_rustsec_2026_0149() {
+        let env = setup();
+        let error = failed_with(
+            &env,
+            r#"{ action = "truncate", path = "ro/keep.txt" }"#,
+            GRANTS,
+        );
+        assert!(
+            error.starts_with("plugin failed: truncate ro/keep.txt:"),
+            "{error}"
+        );
+        unchanged(&env);
+    }
+}

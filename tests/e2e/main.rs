@@ -7,6 +7,7 @@ mod cache;
 mod durability;
 mod evidence;
 mod hostile;
+mod limits;
 mod manifest;
 mod pipeline;
 mod plugins;

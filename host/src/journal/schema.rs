@@ -144,11 +144,12 @@ pub(crate) const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Sets the connection's pragmas, then brings the schema to [`CURRENT_VERSION`].
 pub(crate) fn prepare(conn: &mut Connection, sync: Sync) -> Result<(), JournalError> {
+    // First, so that another process opening the same journal makes us wait, not fail.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // Pragmas stay outside the migration transaction: `journal_mode` cannot change inside one.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", sync.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
 
     let found: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if found > CURRENT_VERSION {

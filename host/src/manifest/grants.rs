@@ -37,7 +37,37 @@ pub(crate) fn resolve(raw: &RawGrants, cx: &GrantContext<'_>) -> Result<Grants, 
         if limits.memory_bytes < Limits::MIN_MEMORY_BYTES {
             return Err(error("grants.memory", "must be at least 1MiB"));
         }
+        if limits.memory_bytes > Limits::MAX_MEMORY_BYTES {
+            return Err(error(
+                "grants.memory",
+                "must be at most 4GiB, all a 32-bit guest can address",
+            ));
+        }
     }
+    limits.fuel = raw.fuel;
+    for (field, value, target) in [
+        (
+            "grants.write_quota",
+            &raw.write_quota,
+            &mut limits.write_bytes,
+        ),
+        ("grants.logs", &raw.logs, &mut limits.log_bytes),
+        ("grants.data", &raw.data, &mut limits.data_bytes),
+    ] {
+        if let Some(text) = value {
+            *target = parse_size(text).map_err(|m| error(field, m))?;
+        }
+    }
+    let real_clocks = match raw.clocks.as_deref() {
+        None | Some("virtual") => false,
+        Some("real") => true,
+        Some(other) => {
+            return Err(error(
+                "grants.clocks",
+                format!("`{other}` is neither `virtual` nor `real`"),
+            ));
+        }
+    };
     if let Some(text) = &raw.output {
         limits.output_bytes = parse_size(text).map_err(|m| error("grants.output", m))?;
     }
@@ -56,6 +86,7 @@ pub(crate) fn resolve(raw: &RawGrants, cx: &GrantContext<'_>) -> Result<Grants, 
         read,
         write,
         env: raw.env.clone(),
+        real_clocks,
         limits,
     })
 }
@@ -143,6 +174,12 @@ pub(crate) fn fit(
     for name in requests.env.iter().filter(|n| !grants.env.contains(n)) {
         missing.push(format!("env `{name}`: add it to `grants.env`"));
     }
+    if requests.real_clocks && !grants.real_clocks {
+        missing.push(
+            "clocks: the plugin needs real clocks and randomness; grant `clocks = \"real\"`"
+                .to_owned(),
+        );
+    }
     for host in &requests.network {
         missing.push(format!(
             "network `{host}`: network access cannot be granted by this version of nightshift"
@@ -170,6 +207,10 @@ pub(crate) fn fit(
         .partition(|n| requests.env.contains(n));
     withdrawn.extend(dropped.into_iter().map(|n| format!("env `{n}`")));
     given.env = kept;
+    if given.real_clocks && !requests.real_clocks {
+        given.real_clocks = false;
+        withdrawn.push("clocks `real`".to_owned());
+    }
     Ok((given, withdrawn))
 }
 

@@ -52,4 +52,14 @@ pub(crate) struct RawGrants {
     pub(crate) memory: Option<String>,
     #[serde(default)]
     pub(crate) output: Option<String>,
+    #[serde(default)]
+    pub(crate) fuel: Option<u64>,
+    #[serde(default)]
+    pub(crate) write_quota: Option<String>,
+    #[serde(default)]
+    pub(crate) logs: Option<String>,
+    #[serde(default)]
+    pub(crate) data: Option<String>,
+    #[serde(default)]
+    pub(crate) clocks: Option<String>,
 }

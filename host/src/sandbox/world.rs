@@ -5,11 +5,12 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::MemoryCap;
-use super::{HostCalls, LogLevel};
+use super::{HostCalls, LogLevel, WriteMeter};
 
 wasmtime::component::bindgen!({
     path: "../plugin-sdk/wit",
     world: "plugin",
+    imports: { default: trappable },
     exports: { default: async },
 });
 
@@ -24,6 +25,25 @@ pub(crate) struct StepState {
     pub(crate) table: ResourceTable,
     pub(crate) memory: MemoryCap,
     pub(crate) host: Box<dyn HostCalls>,
+    /// What is left of the step's log budget (logs, notes, progress messages).
+    pub(crate) log_bytes_left: u64,
+    /// Set when the guest went over its log budget.
+    pub(crate) logs_exceeded: bool,
+    /// How much the guest wrote into its write grants.
+    pub(crate) written: WriteMeter,
+}
+
+impl StepState {
+    /// Charges `text` to the log budget; past it, the call traps and the step ends.
+    fn charge(&mut self, text: &str) -> wasmtime::Result<()> {
+        let cost = text.len() as u64;
+        if cost > self.log_bytes_left {
+            self.logs_exceeded = true;
+            return Err(wasmtime::format_err!("log limit exceeded"));
+        }
+        self.log_bytes_left -= cost;
+        Ok(())
+    }
 }
 
 impl WasiView for StepState {
@@ -38,7 +58,11 @@ impl WasiView for StepState {
 impl self::nightshift::plugin::types::Host for StepState {}
 
 impl self::nightshift::plugin::host::Host for StepState {
-    fn log(&mut self, level: self::nightshift::plugin::host::Level, message: String) {
+    fn log(
+        &mut self,
+        level: self::nightshift::plugin::host::Level,
+        message: String,
+    ) -> wasmtime::Result<()> {
         use self::nightshift::plugin::host::Level;
         let level = match level {
             Level::Trace => LogLevel::Trace,
@@ -47,27 +71,36 @@ impl self::nightshift::plugin::host::Host for StepState {
             Level::Warn => LogLevel::Warn,
             Level::Error => LogLevel::Error,
         };
+        self.charge(&message)?;
         self.host.log(level, cut(message));
+        Ok(())
     }
 
-    fn progress(&mut self, done: u64, total: u64, message: String) {
+    fn progress(&mut self, done: u64, total: u64, message: String) -> wasmtime::Result<()> {
+        self.charge(&message)?;
         self.host.progress(done, total, cut(message));
+        Ok(())
     }
 
-    fn note(&mut self, text: String) {
+    fn note(&mut self, text: String) -> wasmtime::Result<()> {
+        self.charge(&text)?;
         self.host.note(cut(text));
+        Ok(())
     }
 
-    fn checkpoint(&mut self, state: Vec<u8>) {
+    fn checkpoint(&mut self, state: Vec<u8>) -> wasmtime::Result<()> {
         self.host.checkpoint(state);
+        Ok(())
     }
 
-    fn get(&mut self, key: String) -> Option<Vec<u8>> {
-        self.host.get(&cut(key))
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(self.host.get(&cut(key)))
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) {
+    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
+        self.charge(&key)?;
         self.host.set(&cut(key), value);
+        Ok(())
     }
 }
 

@@ -5,7 +5,9 @@
 //! `work`: a deterministic computation of `params.iterations` rounds that checkpoints as it
 //! goes and resumes from its checkpoint, then writes `params.files`, appends to
 //! `params.append` and deletes `params.delete`; its result is the same however often it is
-//! interrupted.
+//! interrupted. Then `entropy` (time and randomness), and misbehaviours: `recurse`,
+//! `flood-stdout`, `flood-logs`, `huge-data`, `write-big`, and filesystem escapes: `symlink`,
+//! `hard-link`, `rename`, `truncate`.
 
 use std::time::Duration;
 
@@ -74,8 +76,68 @@ fn run(input: Input<Params>) -> Result<Output, Error> {
             Ok(Output::new(format!("{}={value}", p.name)).data(&value))
         }
         "work" => work(&p, input.checkpoint.as_deref(), &input.step_id),
+        "entropy" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let mut random = [0u8; 16];
+            getrandom::fill(&mut random).map_err(|e| Error::fatal(format!("random: {e}")))?;
+            let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+            Ok(Output::new("entropy")
+                .data(&serde_json::json!({ "now_ns": now.as_nanos() as u64, "random": hex })))
+        }
+        "recurse" => Ok(Output::new(format!("depth {}", recurse(0)))),
+        "flood-stdout" => loop {
+            println!("{}", "x".repeat(1000));
+        },
+        "flood-logs" => loop {
+            nightshift_plugin_sdk::log::info(&"y".repeat(1000));
+        },
+        "huge-data" => Ok(Output::new("huge").data(&"z".repeat(p.iterations as usize))),
+        "write-big" => {
+            let chunk = vec![7u8; 1 << 20];
+            let mut file = std::fs::File::create(&p.path)
+                .map_err(|e| Error::fatal(format!("create {}: {e}", p.path)))?;
+            for _ in 0..p.iterations {
+                std::io::Write::write_all(&mut file, &chunk)
+                    .map_err(|e| Error::fatal(format!("write: {e}")))?;
+            }
+            Ok(Output::new("wrote"))
+        }
+        "symlink" => {
+            #[allow(deprecated)]
+            std::fs::soft_link(&p.text, &p.path)
+                .map_err(|e| Error::fatal(format!("symlink {}: {e}", p.path)))?;
+            let read = std::fs::read_to_string(format!("{}/{}", p.path, p.name))
+                .map_err(|e| Error::fatal(format!("read through {}: {e}", p.path)))?;
+            Ok(Output::new("read through a symlink").data(&read))
+        }
+        "hard-link" => {
+            std::fs::hard_link(&p.path, &p.text)
+                .map_err(|e| Error::fatal(format!("hard link {}: {e}", p.path)))?;
+            Ok(Output::new("linked"))
+        }
+        "rename" => {
+            std::fs::rename(&p.path, &p.text)
+                .map_err(|e| Error::fatal(format!("rename {}: {e}", p.path)))?;
+            Ok(Output::new("renamed"))
+        }
+        "truncate" => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&p.path)
+                .map_err(|e| Error::fatal(format!("truncate {}: {e}", p.path)))?;
+            Ok(Output::new("truncated"))
+        }
         other => Err(Error::fatal(format!("unknown action `{other}`"))),
     }
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let padding = std::hint::black_box([depth; 64]);
+    recurse(depth + 1) + padding[0]
 }
 
 /// Rounds between two checkpoints.
