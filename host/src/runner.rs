@@ -684,6 +684,9 @@ impl Runner {
         captured: Captured<T>,
         scope: &EventScope<'_>,
     ) -> Result<(Result<T, SandboxError>, Vec<NewArtifact>), RunError> {
+        for denial in &captured.denials {
+            scope.append("denied", Some("warn"), denial, None)?;
+        }
         let mut artifacts = Vec::new();
         for (stream, bytes) in [("stdout", &captured.stdout), ("stderr", &captured.stderr)] {
             if bytes.is_empty() {
@@ -789,6 +792,7 @@ fn grants_json(grants: &Grants, seed: &[u8; 32]) -> serde_json::Value {
         "read": grants.read.iter().map(|d| d.guest.as_str()).collect::<Vec<_>>(),
         "write": grants.write.iter().map(|d| d.guest.as_str()).collect::<Vec<_>>(),
         "env": grants.env,
+        "network": grants.network,
         "memory_bytes": grants.limits.memory_bytes,
         "timeout_ms": grants.limits.timeout.as_millis() as u64,
         "output_bytes": grants.limits.output_bytes,

@@ -15,6 +15,7 @@ mod cache;
 mod clocks;
 mod engine;
 mod limits;
+mod network;
 mod world;
 
 use std::collections::HashMap;
@@ -95,6 +96,8 @@ pub struct Grants {
     pub write: Vec<DirGrant>,
     /// Names of the host environment variables it sees.
     pub env: Vec<String>,
+    /// Hosts it may reach over HTTP and addresses it may connect to.
+    pub network: Vec<String>,
     /// Real clocks and randomness instead of virtual, seeded ones (deterministic mode).
     pub real_clocks: bool,
     /// Its bounds.
@@ -283,6 +286,8 @@ pub struct Captured<T> {
     pub stdout: Vec<u8>,
     /// What the guest wrote to stderr (at most the output limit).
     pub stderr: Vec<u8>,
+    /// Capabilities the guest tried to use and was refused.
+    pub denials: Vec<String>,
 }
 
 /// A component compiled for this engine.
@@ -313,6 +318,8 @@ impl Sandbox {
         let engine = engine::build(pooling).map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
         world::Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| {
             state
@@ -377,7 +384,7 @@ impl Sandbox {
         host: Box<dyn HostCalls>,
         ctx: &StepContext,
     ) -> Captured<Result<StepOutput, StepError>> {
-        let io = Stdio::new(grants.limits.output_bytes, None);
+        let io = Stdio::new(grants, None);
         let outcome = async {
             let pre = self
                 .linker
@@ -416,7 +423,7 @@ impl Sandbox {
         host: Box<dyn HostCalls>,
         ctx: &StepContext,
     ) -> Captured<i32> {
-        let io = Stdio::new(grants.limits.output_bytes, stdin);
+        let io = Stdio::new(grants, stdin);
         let outcome = async {
             let pre = self
                 .linker
@@ -453,13 +460,15 @@ impl Sandbox {
         host: Box<dyn HostCalls>,
         ctx: &StepContext,
     ) -> Result<Store<StepState>, SandboxError> {
-        let wasi = wasi_context(grants, io, argv, &ctx.seed)?;
+        let wasi = wasi_context(grants, io, argv, &ctx.seed, &io.network)?;
         let written = WriteMeter::new(grants);
         let state = StepState {
             wasi,
             table: ResourceTable::new(),
             memory: MemoryCap::new(grants.limits.memory_bytes),
             host,
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            network: io.network.clone(),
             log_bytes_left: grants.limits.log_bytes,
             logs_exceeded: false,
             written,
@@ -492,22 +501,25 @@ impl Sandbox {
     }
 }
 
-/// The guest's stdin, stdout and stderr, kept in memory.
+/// The guest's ways to the outside: stdin, stdout and stderr kept in memory, and its network.
 struct Stdio {
     stdin: MemoryInputPipe,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     cap: u64,
+    network: network::NetworkPolicy,
 }
 
 impl Stdio {
-    fn new(cap: u64, stdin: Option<&str>) -> Self {
+    fn new(grants: &Grants, stdin: Option<&str>) -> Self {
+        let cap = grants.limits.output_bytes;
         let capacity = usize::try_from(cap).unwrap_or(usize::MAX);
         Stdio {
             stdin: MemoryInputPipe::new(stdin.unwrap_or_default().as_bytes().to_vec()),
             stdout: MemoryOutputPipe::new(capacity),
             stderr: MemoryOutputPipe::new(capacity),
             cap,
+            network: network::NetworkPolicy::new(&grants.network),
         }
     }
 
@@ -528,6 +540,7 @@ impl Stdio {
             outcome,
             stdout: self.stdout.contents().to_vec(),
             stderr: self.stderr.contents().to_vec(),
+            denials: self.network.denials(),
         }
     }
 }
@@ -537,8 +550,14 @@ fn wasi_context(
     io: &Stdio,
     argv: &[String],
     seed: &[u8; 32],
+    network: &network::NetworkPolicy,
 ) -> Result<WasiCtx, SandboxError> {
     let mut builder = WasiCtxBuilder::new();
+    // TCP is on so that every attempt meets the check, which allows only granted addresses
+    // and records the rest; UDP and name lookups stay off.
+    builder
+        .allow_tcp(true)
+        .socket_addr_check(network.socket_check());
     if !grants.real_clocks {
         builder
             .wall_clock(clocks::VirtualWallClock::default())

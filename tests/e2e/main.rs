@@ -9,6 +9,7 @@ mod evidence;
 mod hostile;
 mod limits;
 mod manifest;
+mod network;
 mod pipeline;
 mod plugins;
 mod report;

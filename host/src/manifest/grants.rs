@@ -71,6 +71,15 @@ pub(crate) fn resolve(raw: &RawGrants, cx: &GrantContext<'_>) -> Result<Grants, 
     if let Some(text) = &raw.output {
         limits.output_bytes = parse_size(text).map_err(|m| error("grants.output", m))?;
     }
+    for (i, host) in raw.network.iter().enumerate() {
+        let valid = !host.is_empty() && !host.contains('/') && !host.contains(char::is_whitespace);
+        if !valid {
+            return Err(error(
+                format!("grants.network[{i}]"),
+                format!("`{host}` is not `host`, `host:port` or `*.domain`"),
+            ));
+        }
+    }
     for (i, name) in raw.env.iter().enumerate() {
         let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
@@ -86,6 +95,7 @@ pub(crate) fn resolve(raw: &RawGrants, cx: &GrantContext<'_>) -> Result<Grants, 
         read,
         write,
         env: raw.env.clone(),
+        network: raw.network.clone(),
         real_clocks,
         limits,
     })
@@ -180,10 +190,12 @@ pub(crate) fn fit(
                 .to_owned(),
         );
     }
-    for host in &requests.network {
-        missing.push(format!(
-            "network `{host}`: network access cannot be granted by this version of nightshift"
-        ));
+    for host in requests
+        .network
+        .iter()
+        .filter(|h| !grants.network.contains(h))
+    {
+        missing.push(format!("network `{host}`: add it to `grants.network`"));
     }
     if !missing.is_empty() {
         return Err(missing);
@@ -207,6 +219,11 @@ pub(crate) fn fit(
         .partition(|n| requests.env.contains(n));
     withdrawn.extend(dropped.into_iter().map(|n| format!("env `{n}`")));
     given.env = kept;
+    let (kept, dropped): (Vec<String>, Vec<String>) = std::mem::take(&mut given.network)
+        .into_iter()
+        .partition(|h| requests.network.contains(h));
+    withdrawn.extend(dropped.into_iter().map(|h| format!("network `{h}`")));
+    given.network = kept;
     if given.real_clocks && !requests.real_clocks {
         given.real_clocks = false;
         withdrawn.push("clocks `real`".to_owned());

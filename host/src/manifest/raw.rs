@@ -47,6 +47,8 @@ pub(crate) struct RawGrants {
     #[serde(default)]
     pub(crate) env: Vec<String>,
     #[serde(default)]
+    pub(crate) network: Vec<String>,
+    #[serde(default)]
     pub(crate) timeout: Option<String>,
     #[serde(default)]
     pub(crate) memory: Option<String>,

@@ -72,9 +72,16 @@ pub fn build(
             findings: vec!["no signing key to check the records against".into()],
         },
     };
-    let caveats = caveats(&steps, &checks, &artifacts, &bodies, &evidence, &status);
-    let notes = journal
-        .events(&task.id, 0)?
+    let events = journal.events(&task.id, 0)?;
+    let mut caveats = caveats(&steps, &checks, &artifacts, &bodies, &evidence, &status);
+    caveats.extend(events.iter().filter(|e| e.kind == "denied").map(|e| {
+        format!(
+            "step `{}`: denied {}",
+            e.step_id.as_deref().unwrap_or("-"),
+            e.message
+        )
+    }));
+    let notes = events
         .into_iter()
         .filter(|e| e.kind == "note")
         .map(|e| Note {

@@ -25,6 +25,10 @@ pub(crate) struct StepState {
     pub(crate) table: ResourceTable,
     pub(crate) memory: MemoryCap,
     pub(crate) host: Box<dyn HostCalls>,
+    /// `wasi:http` state.
+    pub(crate) http: wasmtime_wasi_http::WasiHttpCtx,
+    /// Which hosts the guest may reach; what it was refused.
+    pub(crate) network: super::network::NetworkPolicy,
     /// What is left of the step's log budget (logs, notes, progress messages).
     pub(crate) log_bytes_left: u64,
     /// Set when the guest went over its log budget.
@@ -51,6 +55,16 @@ impl WasiView for StepState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for StepState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.network,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! `params.append` and deletes `params.delete`; its result is the same however often it is
 //! interrupted. Then `entropy` (time and randomness), and misbehaviours: `recurse`,
 //! `flood-stdout`, `flood-logs`, `huge-data`, `write-big`, and filesystem escapes: `symlink`,
-//! `hard-link`, `rename`, `truncate`.
+//! `hard-link`, `rename`, `truncate`; and the network: `http` and `tcp` (`params.path`).
 
 use std::time::Duration;
 
@@ -87,6 +87,16 @@ fn run(input: Input<Params>) -> Result<Output, Error> {
                 .data(&serde_json::json!({ "now_ns": now.as_nanos() as u64, "random": hex })))
         }
         "recurse" => Ok(Output::new(format!("depth {}", recurse(0)))),
+        "http" => {
+            let (status, body) =
+                http_get(&p.path).map_err(|e| Error::fatal(format!("http {}: {e}", p.path)))?;
+            Ok(Output::new(format!("HTTP {status}")).data(&body))
+        }
+        "tcp" => {
+            std::net::TcpStream::connect(&p.path)
+                .map_err(|e| Error::fatal(format!("tcp {}: {e}", p.path)))?;
+            Ok(Output::new(format!("connected to {}", p.path)))
+        }
         "flood-stdout" => loop {
             println!("{}", "x".repeat(1000));
         },
@@ -132,6 +142,42 @@ fn run(input: Input<Params>) -> Result<Output, Error> {
         }
         other => Err(Error::fatal(format!("unknown action `{other}`"))),
     }
+}
+
+/// GET `http://{authority}/` through `wasi:http`, returning the status and the body.
+fn http_get(authority: &str) -> Result<(u16, String), String> {
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{Fields, OutgoingRequest, Scheme};
+    let request = OutgoingRequest::new(Fields::new());
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|()| "bad scheme")?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| "bad authority")?;
+    request
+        .set_path_with_query(Some("/"))
+        .map_err(|()| "bad path")?;
+    let pending = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    let response = loop {
+        if let Some(response) = pending.get() {
+            break response;
+        }
+        pending.subscribe().block();
+    };
+    let response = response
+        .map_err(|()| "response taken twice")?
+        .map_err(|e| format!("{e:?}"))?;
+    let status = response.status();
+    let body = response.consume().map_err(|()| "no body")?;
+    let mut bytes = Vec::new();
+    {
+        let stream = body.stream().map_err(|()| "no body stream")?;
+        while let Ok(chunk) = stream.blocking_read(4096) {
+            bytes.extend(chunk);
+        }
+    }
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 #[allow(unconditional_recursion)]
