@@ -21,7 +21,7 @@ mod world;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -294,7 +294,15 @@ pub struct Captured<T> {
 #[derive(Clone)]
 pub struct Prepared {
     reference: String,
+    compiled: Arc<Compiled>,
+}
+
+/// A compiled component and, made on first use, its pre-instantiation for each kind of step
+/// (imports resolved once, so each step only instantiates).
+struct Compiled {
     component: Component,
+    plugin: OnceLock<Result<PluginPre<StepState>, String>>,
+    command: OnceLock<Result<CommandPre<StepState>, String>>,
 }
 
 /// The sandbox of a process: engine, linker, compiled-component cache.
@@ -302,7 +310,7 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<StepState>,
     cache: cache::CompileCache,
-    compiled: Mutex<HashMap<String, Component>>,
+    compiled: Mutex<HashMap<String, Arc<Compiled>>>,
     _ticker: engine::EpochTicker,
 }
 
@@ -342,20 +350,25 @@ impl Sandbox {
         source: &ComponentSource,
     ) -> Result<(Prepared, CacheOutcome), SandboxError> {
         let mut compiled = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
-        let (component, outcome) = match compiled.get(&source.digest) {
-            Some(component) => (component.clone(), CacheOutcome::Hit),
+        let (entry, outcome) = match compiled.get(&source.digest) {
+            Some(entry) => (Arc::clone(entry), CacheOutcome::Hit),
             None => {
                 let (component, outcome) =
                     self.cache
                         .load(&self.engine, &source.digest, &source.bytes)?;
-                compiled.insert(source.digest.clone(), component.clone());
-                (component, outcome)
+                let entry = Arc::new(Compiled {
+                    component,
+                    plugin: OnceLock::new(),
+                    command: OnceLock::new(),
+                });
+                compiled.insert(source.digest.clone(), Arc::clone(&entry));
+                (entry, outcome)
             }
         };
         Ok((
             Prepared {
                 reference: source.reference.clone(),
-                component,
+                compiled: entry,
             },
             outcome,
         ))
@@ -363,7 +376,7 @@ impl Sandbox {
 
     /// The names of a component's imports and exports (interfaces and functions).
     pub fn interface(&self, component: &Prepared) -> (Vec<String>, Vec<String>) {
-        let ty = component.component.component_type();
+        let ty = component.compiled.component.component_type();
         let imports = ty
             .imports(&self.engine)
             .map(|(name, _)| name.to_owned())
@@ -386,10 +399,14 @@ impl Sandbox {
     ) -> Captured<Result<StepOutput, StepError>> {
         let io = Stdio::new(grants, None);
         let outcome = async {
-            let pre = self
-                .linker
-                .instantiate_pre(&plugin.component)
-                .and_then(PluginPre::new)
+            let pre = plugin
+                .compiled
+                .plugin
+                .get_or_init(|| {
+                    let pre = self.linker.instantiate_pre(&plugin.compiled.component);
+                    pre.and_then(PluginPre::new).map_err(|e| format!("{e:#}"))
+                })
+                .clone()
                 .map_err(|e| wrong_kind(&plugin.reference, "nightshift plugin", e))?;
             let mut store = self.store(grants, &io, &[], host, ctx)?;
             let call = async {
@@ -425,10 +442,14 @@ impl Sandbox {
     ) -> Captured<i32> {
         let io = Stdio::new(grants, stdin);
         let outcome = async {
-            let pre = self
-                .linker
-                .instantiate_pre(&command.component)
-                .and_then(CommandPre::new)
+            let pre = command
+                .compiled
+                .command
+                .get_or_init(|| {
+                    let pre = self.linker.instantiate_pre(&command.compiled.component);
+                    pre.and_then(CommandPre::new).map_err(|e| format!("{e:#}"))
+                })
+                .clone()
                 .map_err(|e| wrong_kind(&command.reference, "wasi:cli command", e))?;
             let mut argv = vec![command.reference.clone()];
             argv.extend(args.iter().cloned());
@@ -687,11 +708,11 @@ fn tree_size(dir: &Path) -> u64 {
         .sum()
 }
 
-fn wrong_kind(reference: &str, expected: &'static str, error: wasmtime::Error) -> SandboxError {
+fn wrong_kind(reference: &str, expected: &'static str, message: String) -> SandboxError {
     SandboxError::WrongKind {
         reference: reference.to_owned(),
         expected,
-        message: format!("{error:#}"),
+        message,
     }
 }
 
