@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable, ResourceTableError};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
@@ -64,6 +64,8 @@ pub struct Limits {
     pub log_bytes: u64,
     /// Bytes of output data the guest may return.
     pub data_bytes: u64,
+    /// Handles the guest may hold at once: open files, streams, sockets, pollables.
+    pub handles: u64,
 }
 
 impl Limits {
@@ -83,6 +85,7 @@ impl Default for Limits {
             write_bytes: 256 << 20,
             log_bytes: 1 << 20,
             data_bytes: 4 << 20,
+            handles: 1024,
         }
     }
 }
@@ -216,6 +219,12 @@ pub enum SandboxError {
         limit: u64,
         /// What it had written when stopped.
         wrote: u64,
+    },
+    /// The guest held more handles (open files, streams, sockets) at once than allowed.
+    #[error("step exceeded its limit of {limit} open handles (files, streams, sockets)")]
+    Handles {
+        /// The limit.
+        limit: u64,
     },
     /// The guest sent more log, note and progress text than allowed.
     #[error("step exceeded its log limit of {}", format_size(*.limit))]
@@ -485,7 +494,12 @@ impl Sandbox {
         let written = WriteMeter::new(grants);
         let state = StepState {
             wasi,
-            table: ResourceTable::new(),
+            table: {
+                let mut table = ResourceTable::new();
+                table
+                    .set_max_capacity(usize::try_from(grants.limits.handles).unwrap_or(usize::MAX));
+                table
+            },
             memory: MemoryCap::new(grants.limits.memory_bytes),
             host,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
@@ -738,6 +752,14 @@ fn classify(
             limit: grants.limits.log_bytes,
         };
     }
+    if matches!(
+        error.downcast_ref::<ResourceTableError>(),
+        Some(ResourceTableError::Full)
+    ) {
+        return SandboxError::Handles {
+            limit: grants.limits.handles,
+        };
+    }
     if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
         return SandboxError::Fuel {
             limit: grants.limits.fuel.unwrap_or(u64::MAX),
@@ -760,9 +782,10 @@ fn classify(
             limit: grants.limits.output_bytes,
         };
     }
+    // The root cause, without the wasm backtrace wasmtime attaches as context.
     let mut message = match error.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
-        None => format!("{error:#}"),
+        None => error.root_cause().to_string(),
     };
     let stderr = io.stderr.contents();
     let tail = stderr_tail(&String::from_utf8_lossy(&stderr));

@@ -195,3 +195,18 @@ fn limits_in_a_pipeline_are_checked() {
         "{run}"
     );
 }
+
+#[test]
+fn holding_too_many_handles_is_stopped_at_the_handle_limit() {
+    let env = Env::new();
+    env.file("f.txt", "x");
+    let error = error_of(
+        &env,
+        r#"{ action = "open-many", path = "f.txt" }"#,
+        r#"{ read = ["."], handles = 100 }"#,
+    );
+    assert_eq!(
+        error,
+        "step exceeded its limit of 100 open handles (files, streams, sockets)"
+    );
+}

@@ -45,6 +45,9 @@ pub(crate) fn resolve(raw: &RawGrants, cx: &GrantContext<'_>) -> Result<Grants, 
         }
     }
     limits.fuel = raw.fuel;
+    if let Some(handles) = raw.handles {
+        limits.handles = handles;
+    }
     for (field, value, target) in [
         (
             "grants.write_quota",

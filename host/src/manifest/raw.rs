@@ -57,6 +57,8 @@ pub(crate) struct RawGrants {
     #[serde(default)]
     pub(crate) fuel: Option<u64>,
     #[serde(default)]
+    pub(crate) handles: Option<u64>,
+    #[serde(default)]
     pub(crate) write_quota: Option<String>,
     #[serde(default)]
     pub(crate) logs: Option<String>,

@@ -92,6 +92,14 @@ fn run(input: Input<Params>) -> Result<Output, Error> {
                 http_get(&p.path).map_err(|e| Error::fatal(format!("http {}: {e}", p.path)))?;
             Ok(Output::new(format!("HTTP {status}")).data(&body))
         }
+        "open-many" => {
+            let mut open = Vec::new();
+            loop {
+                let file = std::fs::File::open(&p.path)
+                    .map_err(|e| Error::fatal(format!("open #{}: {e}", open.len() + 1)))?;
+                open.push(file);
+            }
+        }
         "tcp" => {
             std::net::TcpStream::connect(&p.path)
                 .map_err(|e| Error::fatal(format!("tcp {}: {e}", p.path)))?;
