@@ -264,6 +264,12 @@ fn garbage_bytes_and_core_modules_are_refused_before_anything_runs() {
     env.file("garbage.wasm", "\0asm this is not a component");
     std::fs::write(env.workspace().join("module.wasm"), b"\0asm\x01\0\0\0").expect("core module");
     std::fs::write(env.workspace().join("empty.wasm"), b"").expect("empty file");
+    let whole = std::fs::read(HOSTILE_PLUGIN).expect("guest");
+    std::fs::write(
+        env.workspace().join("truncated.wasm"),
+        &whole[..whole.len() / 2],
+    )
+    .expect("truncated");
     for (file, expected) in [
         (
             "garbage.wasm",

@@ -62,7 +62,10 @@ pub(crate) fn resolve(raw: &RawGrants, cx: &GrantContext<'_>) -> Result<Grants, 
         }
     }
     let real_clocks = match raw.clocks.as_deref() {
-        None | Some("virtual") => false,
+        // Deterministic by default, unless the step talks to the network: replaying a
+        // conversation with another host is not possible anyway.
+        None => !raw.network.is_empty(),
+        Some("virtual") => false,
         Some("real") => true,
         Some(other) => {
             return Err(error(
@@ -227,7 +230,7 @@ pub(crate) fn fit(
         .partition(|h| requests.network.contains(h));
     withdrawn.extend(dropped.into_iter().map(|h| format!("network `{h}`")));
     given.network = kept;
-    if given.real_clocks && !requests.real_clocks {
+    if given.real_clocks && !requests.real_clocks && given.network.is_empty() {
         given.real_clocks = false;
         withdrawn.push("clocks `real`".to_owned());
     }
