@@ -159,6 +159,7 @@ pub(crate) fn exit_code_for(error: &anyhow::Error) -> u8 {
         cause.is::<ManifestError>()
             || cause.is::<UsageError>()
             || cause.is::<nightshift::plugins::LookupError>()
+            || cause.is::<nightshift::scaffold::ScaffoldError>()
             || matches!(
                 cause.downcast_ref::<JournalError>(),
                 Some(JournalError::TaskNotFound(_) | JournalError::AmbiguousTask { .. })

@@ -17,6 +17,7 @@ pub mod plugins;
 pub mod report;
 pub mod runner;
 pub mod sandbox;
+pub mod scaffold;
 pub mod state;
 pub mod time_format;
 

@@ -414,6 +414,20 @@ impl Loader<'_> {
                 "a check step may not write; remove its write grants or `check = true`",
             ));
         }
+        if let Some(meta) = &kind.component().metadata
+            && meta.world != crate::plugins::WORLD
+        {
+            return Err(self.field(
+                location,
+                "plugin",
+                format!(
+                    "plugin `{}` was built against {}, but this nightshift runs plugins of {}; rebuild it with a matching nightshift-plugin-sdk",
+                    kind.component().reference,
+                    meta.world,
+                    crate::plugins::WORLD
+                ),
+            ));
+        }
         let (grants, withdrawn) = match kind.component().metadata.as_ref().map(|m| &m.requests) {
             Some(requests) if matches!(kind, StepKind::Plugin { .. }) => {
                 grants::fit(grants, requests).map_err(|missing| {

@@ -49,6 +49,9 @@ pub struct Requests {
     pub real_clocks: bool,
 }
 
+/// The plugin world (with its version) this host runs.
+pub const WORLD: &str = "nightshift:plugin/plugin@0.1.0";
+
 /// The custom section that holds plugin metadata.
 const METADATA_SECTION: &str = "nightshift-plugin";
 

@@ -260,7 +260,7 @@ fn humanize(duration: Duration) -> String {
     }
 }
 
-/// Stops a running step at its next epoch tick (within [`engine::TICK`]) when cancelled.
+/// Stops a running step at its next epoch tick (every 10 ms) when cancelled.
 #[derive(Debug, Clone, Default)]
 pub struct CancelToken(Arc<AtomicBool>);
 

@@ -21,13 +21,18 @@
 //! ```
 //!
 //! Build it with `cargo build --release --target wasm32-wasip2`; the component is
-//! `target/wasm32-wasip2/release/<crate>.wasm`.
+//! `target/wasm32-wasip2/release/<crate>.wasm`. Test its logic natively with [`testing`]:
+//! outside WebAssembly the host functions record what they are given instead.
+
+#![warn(missing_docs)]
 
 // Lets the generated bindings name this crate by its absolute path, as plugin crates do.
 extern crate self as nightshift_plugin_sdk;
 
+mod host;
 mod output;
 mod step;
+pub mod testing;
 
 pub use output::{Check, Error, Output};
 pub use step::Input;
@@ -47,9 +52,26 @@ pub mod bindings {
     });
 }
 
+/// The level of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// For plugin authors.
+    Debug,
+    /// Normal.
+    Info,
+    /// Something looks wrong.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
 /// Logging to the task's event log, shown by `nightshift logs`.
+///
+/// ```
+/// nightshift_plugin_sdk::log::info("scanning 12 files");
+/// ```
 pub mod log {
-    use crate::bindings::nightshift::plugin::host::{self, Level};
+    use crate::{Level, host};
 
     /// Logs a message at debug level.
     pub fn debug(message: &str) {
@@ -70,23 +92,40 @@ pub mod log {
 }
 
 /// Reports how far the step has come (`done` of `total`), shown while it runs.
+///
+/// ```
+/// nightshift_plugin_sdk::progress(3, 10, "reading files");
+/// ```
 pub fn progress(done: u64, total: u64, message: &str) {
-    bindings::nightshift::plugin::host::progress(done, total, message);
+    host::progress(done, total, message);
 }
 
 /// Adds an entry to the task's audit trail.
+///
+/// ```
+/// nightshift_plugin_sdk::note("wrote out/report.md");
+/// ```
 pub fn note(text: &str) {
-    bindings::nightshift::plugin::host::note(text);
+    host::note(text);
 }
 
 /// Saves progress inside the step; a later attempt receives it as [`Input::checkpoint`].
+///
+/// ```
+/// nightshift_plugin_sdk::checkpoint(&42u64.to_le_bytes());
+/// ```
 pub fn checkpoint(state: &[u8]) {
-    bindings::nightshift::plugin::host::checkpoint(state);
+    host::checkpoint(state);
 }
 
 /// The task's key/value state, shared by its steps.
+///
+/// ```
+/// nightshift_plugin_sdk::kv::set("last-run", b"ok");
+/// assert_eq!(nightshift_plugin_sdk::kv::get("last-run"), Some(b"ok".to_vec()));
+/// ```
 pub mod kv {
-    use crate::bindings::nightshift::plugin::host;
+    use crate::host;
 
     /// Reads the value stored under `key`, if any.
     pub fn get(key: &str) -> Option<Vec<u8>> {

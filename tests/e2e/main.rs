@@ -3,6 +3,7 @@
 
 mod util;
 
+mod authors;
 mod cache;
 mod durability;
 mod evidence;

@@ -84,3 +84,37 @@ fn an_added_plugin_is_listed_and_runs_by_name() {
     assert_eq!(bad.code(), 2, "{bad}");
     assert!(bad.stderr().contains("is not a plugin name"), "{bad}");
 }
+
+#[test]
+fn a_plugin_built_against_another_world_version_is_refused_by_name() {
+    let env = Env::new();
+    let show = env.run(&["plugin", "inspect", "brief", "--json"]);
+    assert_eq!(show.code(), 0, "{show}");
+    // The bundled brief, with the world version in its metadata changed as an older SDK would write it.
+    let add = env.run(&[
+        "plugin",
+        "add",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/wasm/wasm32-wasip2/release/brief.wasm"
+        ),
+    ]);
+    assert_eq!(add.code(), 0, "{add}");
+    let installed = env.state().join("plugins/brief.wasm");
+    let bytes = std::fs::read(&installed).expect("installed");
+    let needle = b"world=nightshift:plugin/plugin@0.1.0";
+    let mut old = bytes.clone();
+    let mut found = 0;
+    for at in 0..bytes.len().saturating_sub(needle.len()) {
+        if &bytes[at..at + needle.len()] == needle {
+            old[at..at + needle.len()].copy_from_slice(b"world=nightshift:plugin/plugin@0.0.9");
+            found += 1;
+        }
+    }
+    assert!(found > 0, "metadata in the component");
+    std::fs::write(&installed, old).expect("write");
+    let pipeline = env.pipeline("name = \"x\"\n[[step]]\nid = \"b\"\nplugin = \"brief\"\nparams = { title = \"t\" }\ngrants = { write = [\"out\"] }\n");
+    let run = env.run(&["run", &pipeline.display().to_string()]);
+    assert_eq!(run.code(), 2, "{run}");
+    assert!(run.stderr().contains("was built against nightshift:plugin/plugin@0.0.9, but this nightshift runs plugins of nightshift:plugin/plugin@0.1.0"), "{run}");
+}

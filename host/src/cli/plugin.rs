@@ -26,6 +26,35 @@ pub(crate) enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Write a new plugin crate that builds with `cargo build --release --target wasm32-wasip2`
+    New {
+        /// The plugin's name (lower-case letters, digits and `-`)
+        name: String,
+        /// Where to create the crate's directory
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The nightshift-plugin-sdk crate to depend on [default: the one this binary was built with]
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
+    /// Run a plugin once, as one step with the given params and grants, and show its output,
+    /// events and changed files (recorded in the journal like any task)
+    Test {
+        /// A plugin name, or a path to a .wasm component
+        plugin: String,
+        /// The step's params, as JSON
+        #[arg(long, default_value = "{}")]
+        params: String,
+        /// The step's grants, as a TOML inline table, e.g. `{ read = ["."] }`
+        #[arg(long, default_value = "{}")]
+        grants: String,
+        /// The directory the step works in
+        #[arg(long, short = 'w', default_value = ".")]
+        workspace: PathBuf,
+        /// Print JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
     /// List the plugins pipelines can name: installed and bundled
     List {
         /// Print JSON on stdout
@@ -88,6 +117,32 @@ pub(crate) fn run(command: Command, state: Option<PathBuf>) -> anyhow::Result<Ex
             } else {
                 print_inspection(&source, &interface);
             }
+        }
+        Command::New { name, dir, sdk } => {
+            let sdk = sdk.unwrap_or_else(|| {
+                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugin-sdk"))
+            });
+            let sdk = sdk.canonicalize().map_err(|e| {
+                super::UsageError(format!(
+                    "the plugin SDK is not at {} ({e}); give its directory with --sdk",
+                    sdk.display()
+                ))
+            })?;
+            let root = nightshift::scaffold::new_plugin(&name, &dir, &sdk)?;
+            println!("created {}", root.display());
+            println!(
+                "next: cd {} && cargo test && cargo build --release --target wasm32-wasip2 && nightshift run pipeline.toml",
+                root.display()
+            );
+        }
+        Command::Test {
+            plugin,
+            params,
+            grants,
+            workspace,
+            json: as_json,
+        } => {
+            return test_plugin(&state, &plugin, &params, &grants, &workspace, as_json);
         }
         Command::Add { path, name } => {
             let source = catalog.install(&path, name.as_deref())?;
@@ -160,4 +215,101 @@ fn print_inspection(source: &ComponentSource, (imports, exports): &(Vec<String>,
     }
     println!("imports   {}", imports.join(", "));
     println!("exports   {}", exports.join(", "));
+}
+
+/// Runs `plugin` as the one step of a throwaway pipeline.
+fn test_plugin(
+    state: &nightshift::state::StateDir,
+    plugin: &str,
+    params: &str,
+    grants: &str,
+    workspace: &Path,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let params: serde_json::Value = serde_json::from_str(params)
+        .map_err(|e| super::UsageError(format!("--params is not JSON: {e}")))?;
+    let plugin_path = Path::new(plugin);
+    let reference = if plugin.contains('/') || plugin.ends_with(".wasm") {
+        plugin_path
+            .canonicalize()
+            .map_err(|e| super::UsageError(format!("{plugin}: {e}")))?
+            .display()
+            .to_string()
+    } else {
+        plugin.to_owned()
+    };
+    let params =
+        toml::Value::try_from(&params).map_err(|e| super::UsageError(format!("--params: {e}")))?;
+    let pipeline = format!(
+        "name = \"plugin-test\"\n[[step]]\nid = \"test\"\nplugin = {}\nparams = {}\ngrants = {grants}\n",
+        toml::Value::String(reference),
+        inline(&params)
+    );
+    let catalog = Catalog::new(state.plugins_dir());
+    let options = nightshift::manifest::LoadOptions {
+        workspace,
+        state_dir: state.root(),
+        params: &[],
+        catalog: &catalog,
+    };
+    let source = std::env::current_dir()?.join("plugin-test.toml");
+    let plan = nightshift::manifest::Plan::parse(&source, pipeline.into_bytes(), &options)?;
+    let (journal, runner) = super::open_runner(state)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome =
+        runtime.block_on(runner.run(&plan, std::sync::Arc::new(nightshift::runner::Silent)))?;
+    let cas = nightshift::evidence::Cas::new(state.cas_dir());
+    let key = nightshift::evidence::Signer::load(&state.keys_dir())?.public_key();
+    let report = nightshift::report::build(&journal, &cas, Some(&key), &outcome.task_id, false)?;
+    let events = journal.events(&outcome.task_id, 0)?;
+    let step = &report.steps[0];
+    if as_json {
+        super::print_json(&serde_json::json!({
+            "task_id": outcome.task_id,
+            "status": report.status,
+            "summary": step.summary,
+            "error": step.error,
+            "data": step.data,
+            "checks": report.checks,
+            "caveats": report.caveats,
+            "changed": report.changed,
+            "events": events,
+        }))?;
+    } else {
+        println!(
+            "{} {}",
+            report.status,
+            step.error
+                .as_deref()
+                .or(step.summary.as_deref())
+                .unwrap_or("")
+        );
+        for event in &events {
+            println!("  {} {}", event.kind, event.message.trim_end());
+        }
+        for change in &report.changed {
+            println!("  {} {}", change.change, change.path);
+        }
+    }
+    Ok(super::exit_code(outcome.status))
+}
+
+/// A TOML value written inline (tables as `{ k = v }`), as pipeline steps write params.
+fn inline(value: &toml::Value) -> String {
+    match value {
+        toml::Value::Table(table) => {
+            let fields: Vec<String> = table
+                .iter()
+                .map(|(k, v)| format!("{} = {}", toml::Value::String(k.clone()), inline(v)))
+                .collect();
+            format!("{{ {} }}", fields.join(", "))
+        }
+        toml::Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(inline).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
+    }
 }

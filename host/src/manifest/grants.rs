@@ -161,7 +161,9 @@ fn dir(path: &str, writable: bool, cx: &GrantContext<'_>) -> Result<DirGrant, St
     if !writable && !host.exists() {
         return Err("does not exist".to_owned());
     }
-    if cx.state_dir.starts_with(&canonical) || canonical.starts_with(cx.state_dir) {
+    // The directory as it will be once created: its existing part resolved, the rest as written.
+    let resolved = canonical.join(host.strip_prefix(existing).unwrap_or(Path::new("")));
+    if cx.state_dir.starts_with(&resolved) || resolved.starts_with(cx.state_dir) {
         return Err(format!(
             "would expose the state directory {} (journal and keys) to the guest",
             cx.state_dir.display()
@@ -331,6 +333,10 @@ mod tests {
         std::fs::create_dir_all(&inner_state).expect("mkdir");
         let exposed = grant(&["."], &[], &ws, &inner_state).expect_err("state");
         assert!(exposed.contains("state directory"), "{exposed}");
+        // A write grant that does not exist yet, beside the state directory, exposes nothing.
+        grant(&[], &["out/new"], &ws, &inner_state).expect("a sibling of the state directory");
+        let inside = grant(&[], &[".state/sub"], &ws, &inner_state).expect_err("inside the state");
+        assert!(inside.contains("state directory"), "{inside}");
     }
 
     #[cfg(unix)]

@@ -61,7 +61,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
-/// Shows a byte count the way [`parse_size`] reads it, e.g. `256MiB`.
+/// Shows a byte count the way pipelines write sizes, e.g. `256MiB`.
 pub fn format_size(bytes: u64) -> String {
     for (factor, unit) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
         if bytes >= factor && bytes.is_multiple_of(factor) {
