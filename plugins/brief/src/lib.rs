@@ -10,12 +10,12 @@ use serde_json::Value;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(crate) struct Params {
     /// The brief's heading.
-    title: String,
+    pub(crate) title: String,
     /// Where to write it, inside a write grant.
     #[serde(default = "default_output")]
-    output: String,
+    pub(crate) output: String,
 }
 
 fn default_output() -> String {
@@ -109,3 +109,30 @@ fn render(text: &mut String, data: &Value) {
 }
 
 export_plugin!(run, requests { write: true });
+
+#[cfg(test)]
+mod tests {
+    use nightshift_plugin_sdk::testing;
+
+    #[test]
+    fn writes_a_brief_of_the_earlier_steps() {
+        let out = std::env::temp_dir().join(format!("brief-test-{}/brief.md", std::process::id()));
+        let mut input = testing::input(super::Params {
+            title: "Audit".into(),
+            output: out.display().to_string(),
+        });
+        input.prior.insert(
+            "scan".into(),
+            serde_json::json!({ "files": 1, "bytes": 10, "lines": 2, "by_extension": { "rs": { "files": 1, "bytes": 10, "lines": 2 } },
+                                "pattern": "TODO", "matches_total": 1, "matches": [{ "path": "a.rs", "line": 2, "text": "// TODO" }] }),
+        );
+        let run = testing::run_with(super::run, input);
+        let output = run.result.expect("succeeds");
+        let text = std::fs::read_to_string(&out).expect("brief written");
+        assert!(text.starts_with("# Audit\n"), "{text}");
+        assert!(text.contains("| rs | 1 | 10 | 2 |"), "{text}");
+        assert!(text.contains("- `a.rs:2`: // TODO"), "{text}");
+        assert_eq!(output.data["bytes"], text.len());
+        assert_eq!(run.notes.len(), 1);
+    }
+}

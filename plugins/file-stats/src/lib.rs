@@ -204,3 +204,43 @@ fn display_path(path: &Path) -> String {
 }
 
 export_plugin!(run, requests { read: true });
+
+#[cfg(test)]
+mod tests {
+    use nightshift_plugin_sdk::testing;
+
+    fn tree() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("file-stats-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+        std::fs::create_dir_all(dir.join("target")).expect("mkdir");
+        std::fs::write(dir.join("src/a.rs"), "fn a() {}\n// TODO: b\n").expect("write");
+        std::fs::write(dir.join("notes.md"), "FIXME\nfine\nfine\n").expect("write");
+        std::fs::write(dir.join("target/skip.rs"), "// TODO: excluded\n").expect("write");
+        dir
+    }
+
+    #[test]
+    fn counts_per_extension_and_lists_matches_outside_excluded_directories() {
+        let dir = tree();
+        let run = testing::run(
+            super::run,
+            serde_json::json!({ "paths": [dir], "pattern": "TODO|FIXME" }),
+        );
+        let output = run.result.expect("succeeds");
+        assert_eq!(output.data["files"], 2);
+        assert_eq!(output.data["lines"], 5);
+        assert_eq!(output.data["by_extension"]["rs"]["files"], 1);
+        assert_eq!(output.data["matches_total"], 2);
+        assert!(output.checks.iter().all(|c| c.passed));
+        assert!(!run.progress.is_empty(), "progress is reported");
+    }
+
+    #[test]
+    fn an_invalid_pattern_is_a_fatal_error() {
+        let run = testing::run(super::run, serde_json::json!({ "pattern": "(" }));
+        let error = run.result.expect_err("fails");
+        assert!(
+            matches!(error, nightshift_plugin_sdk::Error::Fatal(m) if m.contains("params.pattern"))
+        );
+    }
+}

@@ -134,3 +134,31 @@ fn collect(dir: &Path, exclude: &[String], files: &mut Vec<PathBuf>) {
 }
 
 export_plugin!(run, requests { read: true });
+
+#[cfg(test)]
+mod tests {
+    use nightshift_plugin_sdk::testing;
+
+    #[test]
+    fn finds_links_that_do_not_resolve_and_ignores_urls_and_anchors() {
+        let dir = std::env::temp_dir().join(format!("verify-links-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("docs")).expect("mkdir");
+        std::fs::write(dir.join("docs/ok.md"), "x").expect("write");
+        std::fs::write(
+            dir.join("README.md"),
+            "[ok](docs/ok.md) [anchor](#top) [web](https://example.com) [dir](docs) [gone](docs/gone.md#part)\n",
+        )
+        .expect("write");
+        let run = testing::run(super::run, serde_json::json!({ "paths": [dir] }));
+        let output = run.result.expect("runs");
+        assert_eq!(output.data["links"], 3);
+        assert_eq!(output.data["broken"][0]["link"], "docs/gone.md");
+        let readme = output
+            .checks
+            .iter()
+            .find(|c| c.name.ends_with("README.md"))
+            .expect("a check per file");
+        assert!(!readme.passed);
+        assert_eq!(readme.detail, "1 of 3 links do not resolve: docs/gone.md");
+    }
+}
