@@ -12,35 +12,15 @@ use nightshift::journal::{Journal, Sync};
 use nightshift::manifest::{LoadOptions, Plan};
 use nightshift::plugins::Catalog;
 use nightshift::runner::{Runner, Silent};
-use nightshift::sandbox::{Grants, HostCalls, LogLevel, Sandbox, StepContext, StepInput};
+use nightshift::sandbox::{Grants, Sandbox, StepContext, StepInput};
 use nightshift::state::StateDir;
 
-#[allow(dead_code)]
-mod guests {
-    include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
-}
-use guests::HOSTILE_PLUGIN;
+mod common;
+
+use common::{HOSTILE_PLUGIN, NoHost, median};
 
 const STEPS: usize = 100;
 const ROUNDS: usize = 5;
-
-struct NoHost;
-
-impl HostCalls for NoHost {
-    fn log(&mut self, _: LogLevel, _: String) {}
-    fn progress(&mut self, _: u64, _: u64, _: String) {}
-    fn note(&mut self, _: String) {}
-    fn checkpoint(&mut self, _: Vec<u8>) {}
-    fn get(&mut self, _: &str) -> Option<Vec<u8>> {
-        None
-    }
-    fn set(&mut self, _: &str, _: Vec<u8>) {}
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
 
 fn pipeline(dir: &std::path::Path) -> std::path::PathBuf {
     let mut toml = String::from("name = \"bench\"\n");
@@ -160,11 +140,5 @@ fn main() {
         "steps_per_second": { "no_journal": off, "normal": normal, "full": full },
         "slowdown_vs_no_journal": { "normal": off / normal, "full": off / full },
     });
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    if std::fs::create_dir_all(&out).is_ok() {
-        let _ = std::fs::write(
-            out.join("durability.json"),
-            serde_json::to_string_pretty(&json).unwrap_or_default(),
-        );
-    }
+    common::save("durability", &json);
 }

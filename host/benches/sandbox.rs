@@ -8,34 +8,14 @@
 use std::time::{Duration, Instant};
 
 use nightshift::plugins::Catalog;
-use nightshift::sandbox::{Grants, HostCalls, LogLevel, Sandbox, StepContext, StepInput};
+use nightshift::sandbox::{Grants, Sandbox, StepContext, StepInput};
 
-#[allow(dead_code)]
-mod guests {
-    include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
-}
-use guests::HOSTILE_PLUGIN;
+mod common;
+
+use common::{HOSTILE_PLUGIN, NoHost, median};
 
 const STEPS: usize = 500;
 const ROUNDS: usize = 7;
-
-struct NoHost;
-
-impl HostCalls for NoHost {
-    fn log(&mut self, _: LogLevel, _: String) {}
-    fn progress(&mut self, _: u64, _: u64, _: String) {}
-    fn note(&mut self, _: String) {}
-    fn checkpoint(&mut self, _: Vec<u8>) {}
-    fn get(&mut self, _: &str) -> Option<Vec<u8>> {
-        None
-    }
-    fn set(&mut self, _: &str, _: Vec<u8>) {}
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
 
 fn input(action: &str) -> StepInput {
     StepInput {
@@ -136,11 +116,5 @@ fn main() {
         "step_us": { "pooling": pooled, "on_demand": on_demand },
         "runaway_overshoot_ms": overshoot,
     });
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    if std::fs::create_dir_all(&out).is_ok() {
-        let _ = std::fs::write(
-            out.join("sandbox.json"),
-            serde_json::to_string_pretty(&json).unwrap_or_default(),
-        );
-    }
+    common::save("sandbox", &json);
 }

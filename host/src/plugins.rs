@@ -251,6 +251,21 @@ impl Catalog {
 
     /// Every plugin that can be named: installed ones, then bundled ones they do not shadow.
     pub fn list(&self) -> Result<Vec<ComponentSource>, LookupError> {
+        let mut names = self.installed();
+        let bundled: Vec<String> = Self::bundled_names()
+            .map(str::to_owned)
+            .filter(|b| !names.contains(b))
+            .collect();
+        names.extend(bundled);
+        names.sort();
+        names
+            .iter()
+            .map(|name| self.resolve(name, Path::new(".")))
+            .collect()
+    }
+
+    /// The names of the installed plugins, sorted.
+    fn installed(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.installed_dir)
             .map(|entries| {
                 entries
@@ -264,30 +279,12 @@ impl Catalog {
                     .collect()
             })
             .unwrap_or_default();
-        let bundled: Vec<String> = Self::bundled_names()
-            .map(str::to_owned)
-            .filter(|b| !names.contains(b))
-            .collect();
-        names.extend(bundled);
         names.sort();
         names
-            .iter()
-            .map(|name| self.resolve(name, Path::new(".")))
-            .collect()
     }
 
     fn installed_names(&self) -> Option<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.installed_dir)
-            .ok()?
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()?
-                    .strip_suffix(".wasm")
-                    .map(str::to_owned)
-            })
-            .collect();
-        names.sort();
+        let names = self.installed();
         (!names.is_empty()).then(|| names.join(", "))
     }
 }
