@@ -1,5 +1,5 @@
 //! The completion report: golden files for a succeeded, a failed and a cancelled task (in
-//! Markdown and JSON), validation against the published JSON Schema, determinism, and the
+//! JSON, Markdown and HTML), validation against the published JSON Schema, determinism, and the
 //! HTML report as a browser shows it.
 
 use std::path::{Path, PathBuf};
@@ -137,13 +137,15 @@ fn validate(report: &str) {
     );
 }
 
-/// Checks every format of a task's report: golden Markdown and JSON, schema, determinism.
+/// Checks every format of a task's report: golden JSON, Markdown and HTML, schema, determinism.
 fn check_formats(env: &Env, task: &str, name: &str) {
     let json = report(env, task, "json");
     validate(&json);
     golden(&format!("{name}.json"), &normalize(&json, env));
     let markdown = report(env, task, "markdown");
     golden(&format!("{name}.md"), &normalize(&markdown, env));
+    let html = report(env, task, "html");
+    golden(&format!("{name}.html"), &normalize(&html, env));
     for format in ["json", "markdown", "html"] {
         assert_eq!(
             report(env, task, format),
