@@ -52,16 +52,6 @@ pub enum JournalError {
         /// How many tasks it matches.
         count: usize,
     },
-    /// A stored value is not one this build can read.
-    #[error("journal holds an unreadable value in {table}.{column}: `{value}`")]
-    Corrupt {
-        /// The table.
-        table: &'static str,
-        /// The column.
-        column: &'static str,
-        /// The value found.
-        value: String,
-    },
 }
 
 /// How durable a commit is when it returns (SQLite's `synchronous` in WAL mode).

@@ -266,6 +266,7 @@ impl Runner {
                 "applied committed changes left unapplied",
             )?;
         }
+        let steps = self.journal.steps(task_id)?;
         for (step_id, attempt, started_at) in self.journal.dangling_attempts(task_id)? {
             let result = StepResult {
                 status: StepStatus::Interrupted,
@@ -278,7 +279,6 @@ impl Runner {
                 ),
                 duration_ms: 0,
             };
-            let steps = self.journal.steps(task_id)?;
             let row = steps.iter().find(|s| s.step_id == step_id);
             let body = |head: &ChainHead| {
                 RecordBody {
@@ -799,17 +799,10 @@ fn grants_json(grants: &Grants, seed: &[u8; 32]) -> serde_json::Value {
     })
 }
 
-fn failed(error: String, materials: Vec<Material>) -> Attempt {
+/// An attempt that produced nothing yet but `result`.
+fn attempt_with(result: StepResult, materials: Vec<Material>) -> Attempt {
     Attempt {
-        result: StepResult {
-            status: StepStatus::Failed,
-            summary: None,
-            data: None,
-            checks: None,
-            caveats: None,
-            error: Some(error),
-            duration_ms: 0,
-        },
+        result,
         artifacts: Vec::new(),
         prior: None,
         products: Vec::new(),
@@ -819,6 +812,19 @@ fn failed(error: String, materials: Vec<Material>) -> Attempt {
     }
 }
 
+fn failed(error: String, materials: Vec<Material>) -> Attempt {
+    let result = StepResult {
+        status: StepStatus::Failed,
+        summary: None,
+        data: None,
+        checks: None,
+        caveats: None,
+        error: Some(error),
+        duration_ms: 0,
+    };
+    attempt_with(result, materials)
+}
+
 fn succeeded(
     summary: String,
     data: String,
@@ -826,23 +832,16 @@ fn succeeded(
     caveats: Option<String>,
     materials: Vec<Material>,
 ) -> Attempt {
-    Attempt {
-        result: StepResult {
-            status: StepStatus::Succeeded,
-            summary: Some(summary),
-            data: Some(data),
-            checks,
-            caveats,
-            error: None,
-            duration_ms: 0,
-        },
-        artifacts: Vec::new(),
-        prior: None,
-        products: Vec::new(),
-        materials,
-        staging: None,
-        cancelled: false,
-    }
+    let result = StepResult {
+        status: StepStatus::Succeeded,
+        summary: Some(summary),
+        data: Some(data),
+        checks,
+        caveats,
+        error: None,
+        duration_ms: 0,
+    };
+    attempt_with(result, materials)
 }
 
 fn plugin_attempt(
