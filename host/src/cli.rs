@@ -8,8 +8,11 @@ mod progress;
 mod report;
 mod resume;
 mod run;
+mod schedule;
 mod status;
+mod submit;
 mod verify;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +57,10 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(run::Args),
+    Submit(submit::Args),
+    Worker(worker::Args),
+    #[command(subcommand)]
+    Schedule(schedule::Command),
     Resume(resume::Args),
     Status(status::Args),
     Logs(logs::Args),
@@ -75,6 +82,9 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let state = cli.state;
     match cli.command {
         Command::Run(args) => run::run(args, state),
+        Command::Submit(args) => submit::run(args, state),
+        Command::Worker(args) => worker::run(args, state),
+        Command::Schedule(command) => schedule::run(command, state),
         Command::Resume(args) => resume::run(args, state),
         Command::Status(args) => status::run(args, state),
         Command::Logs(args) => logs::run(args, state),
@@ -149,7 +159,9 @@ pub(crate) fn finish(
 pub(crate) fn exit_code(status: TaskStatus) -> ExitCode {
     match status {
         TaskStatus::Succeeded => ExitCode::SUCCESS,
-        TaskStatus::Failed | TaskStatus::Cancelled | TaskStatus::Running => ExitCode::from(1),
+        TaskStatus::Failed | TaskStatus::Cancelled | TaskStatus::Running | TaskStatus::Queued => {
+            ExitCode::from(1)
+        }
     }
 }
 

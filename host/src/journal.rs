@@ -4,7 +4,9 @@
 //! The connection sits behind a mutex; every method is one short statement or one
 //! transaction, so callers on async threads hold it only briefly.
 
+mod queue;
 mod rows;
+mod schedules;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -12,10 +14,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+pub use queue::{Lease, QueueOptions, Submitted};
 pub use rows::{
     ArtifactRow, ChainHead, Commit, EventRow, NewArtifact, NewEvent, NewStep, NewTask,
     PendingApply, RecordRow, StepResult, StepRow, StepStatus, TaskRow, TaskStatus,
 };
+pub use schedules::{Firing, OverlapRule, ScheduleCaveat, ScheduleRow};
 
 /// Errors of the journal.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,18 @@ pub enum JournalError {
     /// No task matches the id or prefix given.
     #[error("no task matches `{0}`")]
     TaskNotFound(String),
+    /// The worker's lease on the task was taken over: its writes are refused.
+    #[error(
+        "task {task}: lease {token} is no longer current (another worker claimed the task with lease {current}); the write was refused"
+    )]
+    LeaseLost {
+        /// The task.
+        task: String,
+        /// The fencing token the writer held.
+        token: i64,
+        /// The task's current fencing token.
+        current: i64,
+    },
     /// Several tasks match the prefix given.
     #[error("`{prefix}` matches {count} tasks; give more of the id")]
     AmbiguousTask {
@@ -124,47 +140,22 @@ impl Journal {
     pub fn create_task(&self, task: &NewTask<'_>) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = crate::time_format::now();
-        tx.execute(
-            "INSERT INTO tasks (id, pipeline, pipeline_path, pipeline_digest, workspace, params,
-                                status, created_at, started_at, pipeline_text)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
-            params![
-                task.id,
-                task.pipeline,
-                task.pipeline_path,
-                task.pipeline_digest,
-                task.workspace,
-                task.params,
-                TaskStatus::Running.as_str(),
-                now,
-                task.pipeline_text
-            ],
-        )?;
-        for (position, step) in task.steps.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO steps (task_id, step_id, position, kind, plugin, plugin_digest, status, is_check)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    task.id,
-                    step.step_id,
-                    position as i64,
-                    step.kind,
-                    step.plugin,
-                    step.plugin_digest,
-                    StepStatus::Pending.as_str(),
-                    step.is_check
-                ],
-            )?;
-        }
+        insert_task(&tx, task, TaskStatus::Running, &QueueOptions::default())?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Marks the start of attempt `attempt` of a step.
-    pub fn start_attempt(&self, task_id: &str, step_id: &str, attempt: u32) -> Result<()> {
+    /// Marks the start of attempt `attempt` of a step (refused if `fence` is not current).
+    pub fn start_attempt(
+        &self,
+        task_id: &str,
+        step_id: &str,
+        attempt: u32,
+        fence: Option<&Lease>,
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        queue::check_fence(&tx, task_id, fence)?;
         let now = crate::time_format::now();
         tx.execute(
             "INSERT INTO attempts (task_id, step_id, attempt, status, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -198,9 +189,11 @@ impl Journal {
             result,
             artifacts,
             apply_pending,
+            fence,
         } = *commit;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        queue::check_fence(&tx, task_id, fence)?;
         let now = crate::time_format::now();
         tx.execute(
             "UPDATE attempts SET status = ?4, error = ?5, finished_at = ?6
@@ -430,9 +423,18 @@ impl Journal {
         Ok(())
     }
 
-    /// Marks every step of the task that has not run as skipped.
-    pub fn skip_pending_steps(&self, task_id: &str) -> Result<()> {
-        self.conn().execute(
+    /// Ends a task with `status`, marking its steps that never ran as skipped and releasing
+    /// its lease; refused if `fence` is not current.
+    pub fn finish_task(
+        &self,
+        task_id: &str,
+        status: TaskStatus,
+        fence: Option<&Lease>,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        queue::check_fence(&tx, task_id, fence)?;
+        tx.execute(
             "UPDATE steps SET status = ?2 WHERE task_id = ?1 AND status = ?3",
             params![
                 task_id,
@@ -440,15 +442,13 @@ impl Journal {
                 StepStatus::Pending.as_str()
             ],
         )?;
-        Ok(())
-    }
-
-    /// Ends a task with `status`.
-    pub fn finish_task(&self, task_id: &str, status: TaskStatus) -> Result<()> {
-        self.conn().execute(
-            "UPDATE tasks SET status = ?2, finished_at = ?3, current_step = NULL WHERE id = ?1",
+        tx.execute(
+            "UPDATE tasks SET status = ?2, finished_at = ?3, current_step = NULL,
+                              lease_owner = NULL, lease_expires = NULL
+             WHERE id = ?1",
             params![task_id, status.as_str(), crate::time_format::now()],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -549,6 +549,27 @@ impl Journal {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// The task that last committed a change to `path` in `workspace`, and the digest it
+    /// left (none for a deletion).
+    pub fn latest_product(
+        &self,
+        workspace: &str,
+        path: &str,
+    ) -> Result<Option<(String, Option<String>)>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT a.task_id, a.blake3 FROM artifacts a
+                 JOIN tasks t ON t.id = a.task_id
+                 JOIN attempts x ON x.task_id = a.task_id AND x.step_id = a.step_id AND x.attempt = a.attempt
+                 WHERE t.workspace = ?1 AND a.name = ?2 AND a.kind = 'file' AND x.status = 'succeeded'
+                 ORDER BY x.finished_at DESC, a.rowid DESC LIMIT 1",
+                params![workspace, path],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?)
+    }
+
     /// Reads a value of the task's key/value state.
     pub fn kv_get(&self, task_id: &str, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
@@ -592,6 +613,58 @@ impl Journal {
             )
             .optional()?)
     }
+}
+
+/// Inserts a task and its pending steps.
+fn insert_task(
+    tx: &rusqlite::Transaction<'_>,
+    task: &NewTask<'_>,
+    status: TaskStatus,
+    queue: &QueueOptions<'_>,
+) -> Result<()> {
+    let now = crate::time_format::now();
+    let started = (status == TaskStatus::Running).then_some(&now);
+    tx.execute(
+        "INSERT INTO tasks (id, pipeline, pipeline_path, pipeline_digest, workspace, params,
+                            status, created_at, started_at, pipeline_text, background, priority,
+                            not_before, idempotency_key, schedule, serial_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        params![
+            task.id,
+            task.pipeline,
+            task.pipeline_path,
+            task.pipeline_digest,
+            task.workspace,
+            task.params,
+            status.as_str(),
+            now,
+            started,
+            task.pipeline_text,
+            status == TaskStatus::Queued,
+            queue.priority,
+            queue.not_before,
+            queue.idempotency_key,
+            queue.schedule,
+            queue.serial_key,
+        ],
+    )?;
+    for (position, step) in task.steps.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO steps (task_id, step_id, position, kind, plugin, plugin_digest, status, is_check)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                task.id,
+                step.step_id,
+                position as i64,
+                step.kind,
+                step.plugin,
+                step.plugin_digest,
+                StepStatus::Pending.as_str(),
+                step.is_check
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

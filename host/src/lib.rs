@@ -18,8 +18,10 @@ pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod scaffold;
+pub mod schedule;
 pub mod state;
 pub mod time_format;
+pub mod worker;
 
 #[cfg(test)]
 mod advisories_test;

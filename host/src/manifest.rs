@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use units::format_size;
+pub use units::{format_size, parse_duration};
 
 use crate::plugins::{Catalog, ComponentSource};
 use crate::sandbox::Grants;
@@ -120,7 +120,30 @@ pub struct StepPlan {
     pub grants: Grants,
     /// Grants the pipeline gave that the plugin did not request, so it does not get them.
     pub withdrawn: Vec<String>,
+    /// When a failed attempt is tried again.
+    pub retry: RetryPolicy,
 }
+
+/// When a step's failed attempt is tried again: only for retryable errors (a plugin's
+/// `retryable`, a timeout if `on_timeout`), never for fatal ones or denied capabilities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// The delay before the first retry; each later one doubles it, with jitter.
+    pub backoff: std::time::Duration,
+    /// Whether a timeout is retryable.
+    pub on_timeout: bool,
+}
+
+/// The delay before the first retry when a pipeline names none.
+pub const DEFAULT_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The longest a retry ever waits.
+pub const MAX_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Retries this many at most, whatever the pipeline says.
+const MAX_RETRIES: u32 = 100;
 
 /// The two kinds of step.
 #[derive(Debug, Clone)]
@@ -444,12 +467,25 @@ impl Loader<'_> {
             }
             _ => (grants, Vec::new()),
         };
+        if raw.retries > MAX_RETRIES {
+            return Err(self.field(location, "retries", format!("at most {MAX_RETRIES}")));
+        }
+        let backoff = match &raw.retry_backoff {
+            Some(text) => units::parse_duration(text)
+                .map_err(|m| self.field(location.clone(), "retry_backoff", m))?,
+            None => DEFAULT_RETRY_BACKOFF,
+        };
         Ok(StepPlan {
             id: raw.id.clone(),
             kind,
             check: raw.check,
             grants,
             withdrawn,
+            retry: RetryPolicy {
+                retries: raw.retries,
+                backoff: backoff.min(MAX_RETRY_BACKOFF),
+                on_timeout: raw.retry_timeouts,
+            },
         })
     }
 }

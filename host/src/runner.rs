@@ -10,10 +10,13 @@
 
 mod apply;
 mod host_calls;
+mod retry;
 mod staging;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 pub use apply::ApplyError;
@@ -22,17 +25,20 @@ use crate::evidence::record::{Material, Product, RECORD_FORMAT, RecordBody, dige
 use crate::evidence::{Cas, CasError, KeyError, Signer};
 use crate::failpoint;
 use crate::journal::{
-    ChainHead, Commit, Journal, JournalError, NewArtifact, NewEvent, NewStep, NewTask, StepResult,
-    StepStatus, TaskStatus,
+    ChainHead, Commit, Journal, JournalError, Lease, NewArtifact, NewEvent, NewStep, NewTask,
+    QueueOptions, StepResult, StepStatus, Submitted, TaskStatus,
 };
 use crate::manifest::{Plan, StepKind, StepPlan};
 use crate::sandbox::{
     CancelToken, Captured, Grants, PriorOutput, Sandbox, SandboxError, StepContext, StepError,
     StepInput,
 };
-use crate::state::{StateDir, StateError, TaskLock};
+use crate::state::{StateDir, StateError, WorkspaceLock};
 use host_calls::JournalHost;
-use staging::Staging;
+use staging::{StagedChange, Staging};
+
+/// A step conflicting with other tasks' changes this often in a row fails with a conflict.
+const MAX_CONFLICTS: u32 = 5;
 
 /// Errors that stop a task from being run or recorded (a failing step is not one: it is
 /// recorded, and the task ends `failed`).
@@ -59,6 +65,11 @@ pub enum RunError {
     /// Another process runs the task.
     #[error("task {0} is being run by another nightshift process")]
     Busy(String),
+    /// The task belongs to the background lane: workers resume it, not `resume`.
+    #[error(
+        "task {0} runs in the background lane; a worker resumes it (start one with `nightshift worker`)"
+    )]
+    Background(String),
     /// The pipeline no longer matches what the task started with.
     #[error(
         "task {task}: step `{step}` now runs component {found}, but the task started with {expected}; resume needs the same components"
@@ -106,6 +117,84 @@ pub struct TaskOutcome {
     pub already_finished: bool,
 }
 
+/// How a worker steers a task it runs.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    /// Set at shutdown: the running step finishes, no other starts.
+    stop: Arc<AtomicBool>,
+    /// Cancelled when the worker loses its lease: the running step stops now.
+    pub lost: CancelToken,
+}
+
+impl Control {
+    /// Asks the task to stop after its running step.
+    pub fn stop_after_step(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// The task a drive works on, and what fences and steers its writes.
+struct Guard<'a> {
+    task_id: &'a str,
+    fence: Option<&'a Lease>,
+    control: &'a Control,
+}
+
+/// The journal fields of new tasks of one plan.
+#[derive(Debug)]
+pub struct TaskFields<'a> {
+    plan: &'a Plan,
+    params: String,
+    source: String,
+    workspace: String,
+}
+
+impl TaskFields<'_> {
+    /// The task `id` of this plan, ready to be recorded.
+    pub fn task<'s>(&'s self, id: &'s str) -> NewTask<'s> {
+        NewTask {
+            id,
+            pipeline: &self.plan.name,
+            pipeline_path: &self.source,
+            pipeline_digest: &self.plan.digest,
+            workspace: &self.workspace,
+            params: &self.params,
+            pipeline_text: &self.plan.text,
+            steps: self
+                .plan
+                .steps
+                .iter()
+                .map(|s| NewStep {
+                    step_id: &s.id,
+                    kind: s.kind.name(),
+                    plugin: &s.kind.component().reference,
+                    plugin_digest: &s.kind.component().digest,
+                    is_check: s.check,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The journal fields of new tasks of `plan`.
+pub fn task_fields(plan: &Plan) -> Result<TaskFields<'_>, serde_json::Error> {
+    Ok(TaskFields {
+        plan,
+        params: serde_json::to_string(&plan.params)?,
+        source: plan.source.display().to_string(),
+        workspace: plan.workspace.display().to_string(),
+    })
+}
+
+/// A fresh task id: a UUIDv7, so ids sort by creation.
+fn new_task_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
 /// Runs tasks against one state directory: journal, artifact store, signing key, sandbox.
 pub struct Runner {
     journal: Arc<Journal>,
@@ -123,13 +212,42 @@ struct Attempt {
     products: Vec<Product>,
     materials: Vec<Material>,
     staging: Option<Staging>,
+    /// What the step changed in its write grants, with the digests it started from.
+    changes: Vec<StagedChange>,
     cancelled: bool,
+    retryable: bool,
+    conflict: bool,
+}
+
+impl Attempt {
+    /// Turns a successful attempt into a failed one: `path` changed in the workspace since
+    /// the step started.
+    fn conflict_on(&mut self, path: &str) {
+        self.result.status = StepStatus::Failed;
+        self.result.error = Some(format!(
+            "conflict: `{path}` changed in the workspace since the step started (another task committed it); nothing was applied"
+        ));
+        self.products.clear();
+        self.artifacts.retain(|a| a.kind != "file");
+        self.prior = None;
+        self.conflict = true;
+    }
+}
+
+/// The first change whose workspace file is no longer what the step started from.
+fn first_conflict(changes: &[StagedChange]) -> Option<String> {
+    changes
+        .iter()
+        .find(|c| !c.still_current().unwrap_or(false))
+        .map(|c| c.path.clone())
 }
 
 /// How a step ended, for the task to decide what comes next.
 struct StepEnd {
     succeeded: bool,
     cancelled: bool,
+    retryable: bool,
+    conflict: bool,
     duration_ms: u64,
     detail: String,
 }
@@ -152,46 +270,63 @@ impl Runner {
         })
     }
 
-    /// Records a new task for `plan` and runs it to the end.
+    /// Builds the report of a task from the journal, checks its evidence, and seals it:
+    /// stores it in `cas/` and records its digest signed.
+    pub fn seal_report(
+        &self,
+        task_id: &str,
+    ) -> Result<crate::report::Report, crate::report::BuildError> {
+        let report = crate::report::build(
+            &self.journal,
+            &self.cas,
+            Some(&self.signer.public_key()),
+            task_id,
+            false,
+        )?;
+        crate::report::seal(&self.journal, &self.cas, &self.signer, &report)?;
+        Ok(report)
+    }
+
+    /// The journal this runner records into.
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    /// Records a new task for `plan` and runs it to the end, in the foreground.
     pub async fn run(
         &self,
         plan: &Plan,
         observer: Arc<dyn Observer>,
     ) -> Result<TaskOutcome, RunError> {
-        let task_id = uuid::Uuid::now_v7().simple().to_string();
+        let task_id = new_task_id();
         let lock = self
             .state
             .lock_task(&task_id)?
             .ok_or_else(|| RunError::Busy(task_id.clone()))?;
-        let params = serde_json::to_string(&plan.params)?;
-        let source = plan.source.display().to_string();
-        let workspace = plan.workspace.display().to_string();
-        self.journal.create_task(&NewTask {
-            id: &task_id,
-            pipeline: &plan.name,
-            pipeline_path: &source,
-            pipeline_digest: &plan.digest,
-            workspace: &workspace,
-            params: &params,
-            pipeline_text: &plan.text,
-            steps: plan
-                .steps
-                .iter()
-                .map(|s| NewStep {
-                    step_id: &s.id,
-                    kind: s.kind.name(),
-                    plugin: &s.kind.component().reference,
-                    plugin_digest: &s.kind.component().digest,
-                    is_check: s.check,
-                })
-                .collect(),
-        })?;
+        self.journal
+            .create_task(&task_fields(plan)?.task(&task_id))?;
         tracing::info!(task = %task_id, pipeline = %plan.name, "task started");
-        self.drive(&task_id, plan, observer, lock).await
+        let guard = Guard {
+            task_id: &task_id,
+            fence: None,
+            control: &Control::default(),
+        };
+        let outcome = self.drive(&guard, plan, observer).await;
+        drop(lock);
+        outcome
     }
 
-    /// Continues an interrupted task from the first step without a committed success,
-    /// after finishing what its last process left half done.
+    /// Queues a new task for `plan` in the background lane; with an idempotency key used
+    /// before, returns the task queued then.
+    pub fn submit(&self, plan: &Plan, queue: &QueueOptions<'_>) -> Result<Submitted, RunError> {
+        let task_id = new_task_id();
+        Ok(self
+            .journal
+            .submit_task(&task_fields(plan)?.task(&task_id), queue)?)
+    }
+
+    /// Continues an interrupted foreground task from the first step without a committed
+    /// success, after finishing what its last process left half done.
     pub async fn resume(
         &self,
         task_id: &str,
@@ -210,61 +345,107 @@ impl Runner {
                 already_finished: true,
             });
         }
-        for row in self.journal.steps(&task.id)? {
+        if task.background {
+            return Err(RunError::Background(task.id));
+        }
+        self.check_components(&task.id, plan)?;
+        let guard = Guard {
+            task_id: &task.id,
+            fence: None,
+            control: &Control::default(),
+        };
+        self.recover(&guard, &plan.workspace).await?;
+        self.journal.reopen_task(&task.id)?;
+        tracing::info!(task = %task.id, "task resumed");
+        let outcome = self.drive(&guard, plan, observer).await;
+        drop(lock);
+        outcome
+    }
+
+    /// Runs (or, after its last worker died or released it, resumes) a task claimed from the
+    /// background lane under `lease`. Every write is fenced by the lease: once another worker
+    /// claims the task, this one's writes are refused ([`RunError::Journal`] with
+    /// [`JournalError::LeaseLost`]).
+    pub async fn run_leased(
+        &self,
+        lease: &Lease,
+        plan: &Plan,
+        observer: Arc<dyn Observer>,
+        control: &Control,
+    ) -> Result<TaskOutcome, RunError> {
+        self.check_components(&lease.task_id, plan)?;
+        let guard = Guard {
+            task_id: &lease.task_id,
+            fence: Some(lease),
+            control,
+        };
+        self.recover(&guard, &plan.workspace).await?;
+        self.drive(&guard, plan, observer).await
+    }
+
+    /// Ends a leased task whose pipeline can no longer be loaded, recording why.
+    pub fn fail_leased(&self, lease: &Lease, error: &str) -> Result<(), RunError> {
+        self.journal.append_event(&NewEvent {
+            task_id: &lease.task_id,
+            step_id: None,
+            attempt: None,
+            kind: "error",
+            level: Some("error"),
+            message: error,
+            data: None,
+        })?;
+        self.journal
+            .finish_task(&lease.task_id, TaskStatus::Failed, Some(lease))?;
+        Ok(())
+    }
+
+    /// Refuses to continue a task whose steps now run other components than it started with.
+    fn check_components(&self, task_id: &str, plan: &Plan) -> Result<(), RunError> {
+        for row in self.journal.steps(task_id)? {
             if let Some(step) = plan.steps.iter().find(|s| s.id == row.step_id)
                 && step.kind.component().digest != row.plugin_digest
             {
                 return Err(RunError::ComponentChanged {
-                    task: task.id.clone(),
+                    task: task_id.to_owned(),
                     step: row.step_id,
                     expected: row.plugin_digest,
                     found: step.kind.component().digest.clone(),
                 });
             }
         }
-        self.recover(&task.id)?;
-        self.journal.reopen_task(&task.id)?;
-        tracing::info!(task = %task.id, "task resumed");
-        self.drive(&task.id, plan, observer, lock).await
+        Ok(())
     }
 
-    /// Cancels a task that no process runs: applies what its last process committed, records
-    /// its open attempts as interrupted, and ends it cancelled. `false` if a process runs it
-    /// (that process stops it at its next check).
-    pub fn cancel_stopped(&self, task_id: &str) -> Result<bool, RunError> {
+    /// Cancels a foreground task that no process runs: applies what its last process
+    /// committed, records its open attempts as interrupted, and ends it cancelled. `false` if
+    /// a process runs it (that process stops it at its next check).
+    pub async fn cancel_stopped(&self, task_id: &str) -> Result<bool, RunError> {
         let Some(_lock) = self.state.lock_task(task_id)? else {
             return Ok(false);
         };
-        self.recover(task_id)?;
-        self.journal.skip_pending_steps(task_id)?;
-        self.journal.finish_task(task_id, TaskStatus::Cancelled)?;
+        let task = self.journal.find_task(task_id)?;
+        let guard = Guard {
+            task_id,
+            fence: None,
+            control: &Control::default(),
+        };
+        self.recover(&guard, Path::new(&task.workspace)).await?;
+        self.journal
+            .finish_task(task_id, TaskStatus::Cancelled, None)?;
         Ok(true)
     }
 
     /// Applies committed changes left unapplied, and records attempts whose process stopped.
-    fn recover(&self, task_id: &str) -> Result<(), RunError> {
-        for pending in self
+    async fn recover(&self, guard: &Guard<'_>, workspace: &Path) -> Result<(), RunError> {
+        let task_id = guard.task_id;
+        if self
             .journal
             .pending_applies()?
-            .into_iter()
-            .filter(|p| p.task_id == task_id)
+            .iter()
+            .any(|p| p.task_id == task_id)
         {
-            let artifacts =
-                self.journal
-                    .attempt_artifacts(task_id, &pending.step_id, pending.attempt)?;
-            apply::apply(
-                &self.cas,
-                std::path::Path::new(&pending.workspace),
-                &artifacts,
-            )?;
-            self.journal.mark_applied(task_id, &pending.step_id)?;
-            self.event(
-                task_id,
-                &pending.step_id,
-                pending.attempt,
-                "recovery",
-                "applied committed changes left unapplied",
-            )?;
+            let _lock = self.lock_workspace(workspace).await?;
+            self.settle_workspace(workspace)?;
         }
         let steps = self.journal.steps(task_id)?;
         for (step_id, attempt, started_at) in self.journal.dangling_attempts(task_id)? {
@@ -313,19 +494,60 @@ impl Runner {
                 result: &result,
                 artifacts: &[],
                 apply_pending: false,
+                fence: guard.fence,
             };
             self.journal.commit_attempt(&commit, body)??;
         }
         Ok(())
     }
 
+    /// Waits for the lock under which changes are committed to and applied in `workspace`.
+    async fn lock_workspace(&self, workspace: &Path) -> Result<WorkspaceLock, RunError> {
+        loop {
+            if let Some(lock) = self.state.try_lock_workspace(workspace)? {
+                return Ok(lock);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Applies every change committed to `workspace` but left unapplied (its process died
+    /// between commit and apply), by any task. Called with the workspace lock held, so that
+    /// no later commit is checked against, or applied over, a stale file.
+    fn settle_workspace(&self, workspace: &Path) -> Result<(), RunError> {
+        let here = workspace.display().to_string();
+        for pending in self
+            .journal
+            .pending_applies()?
+            .into_iter()
+            .filter(|p| p.workspace == here)
+        {
+            let artifacts = self.journal.attempt_artifacts(
+                &pending.task_id,
+                &pending.step_id,
+                pending.attempt,
+            )?;
+            apply::apply(&self.cas, workspace, &artifacts)?;
+            self.journal
+                .mark_applied(&pending.task_id, &pending.step_id)?;
+            self.event(
+                &pending.task_id,
+                &pending.step_id,
+                pending.attempt,
+                "recovery",
+                "applied committed changes left unapplied",
+            )?;
+        }
+        Ok(())
+    }
+
     async fn drive(
         &self,
-        task_id: &str,
+        guard: &Guard<'_>,
         plan: &Plan,
         observer: Arc<dyn Observer>,
-        _lock: TaskLock,
     ) -> Result<TaskOutcome, RunError> {
+        let task_id = guard.task_id;
         let rows: HashMap<String, _> = self
             .journal
             .steps(task_id)?
@@ -347,13 +569,19 @@ impl Runner {
             }
             if self.journal.cancel_requested(task_id)? {
                 status = TaskStatus::Cancelled;
-                self.journal.skip_pending_steps(task_id)?;
                 break;
             }
-            let attempt = row.map_or(0, |r| r.attempts) + 1;
+            if guard.control.stop_requested() {
+                return Ok(TaskOutcome {
+                    task_id: task_id.to_owned(),
+                    status: TaskStatus::Running,
+                    already_finished: false,
+                });
+            }
+            let first = row.map_or(0, |r| r.attempts) + 1;
             observer.step_started(index, plan.steps.len(), &step.id);
             let end = self
-                .step(task_id, plan, step, attempt, &mut prior, &observer)
+                .run_step(guard, plan, step, first, &mut prior, &observer)
                 .await?;
             let finished = if end.succeeded {
                 StepStatus::Succeeded
@@ -367,11 +595,10 @@ impl Runner {
                 } else {
                     TaskStatus::Failed
                 };
-                self.journal.skip_pending_steps(task_id)?;
                 break;
             }
         }
-        self.journal.finish_task(task_id, status)?;
+        self.journal.finish_task(task_id, status, guard.fence)?;
         tracing::info!(task = %task_id, %status, "task ended");
         Ok(TaskOutcome {
             task_id: task_id.to_owned(),
@@ -380,17 +607,117 @@ impl Runner {
         })
     }
 
-    /// Runs, commits and applies one attempt.
-    async fn step(
+    /// Runs a step's attempts until one succeeds or no retry is left: retryable failures
+    /// back off exponentially with jitter; a conflict with another task's change runs the
+    /// step again at once, on the new state, with the workspace locked for the rerun.
+    async fn run_step(
         &self,
-        task_id: &str,
+        guard: &Guard<'_>,
         plan: &Plan,
         step: &StepPlan,
-        attempt: u32,
+        first: u32,
         prior: &mut Vec<PriorOutput>,
         observer: &Arc<dyn Observer>,
     ) -> Result<StepEnd, RunError> {
-        self.journal.start_attempt(task_id, &step.id, attempt)?;
+        let mut attempt = first;
+        let mut retries = 0;
+        let mut conflicts = 0;
+        let mut exclusive: Option<WorkspaceLock> = None;
+        loop {
+            let end = self
+                .step(
+                    guard,
+                    plan,
+                    step,
+                    attempt,
+                    exclusive.is_some(),
+                    prior,
+                    observer,
+                )
+                .await?;
+            if end.succeeded || end.cancelled {
+                return Ok(end);
+            }
+            let task_id = guard.task_id;
+            if end.conflict {
+                conflicts += 1;
+                if conflicts > MAX_CONFLICTS {
+                    return Ok(end);
+                }
+                if exclusive.is_none() {
+                    exclusive = Some(self.lock_workspace(&plan.workspace).await?);
+                }
+                let message = format!(
+                    "attempt {attempt} conflicted with another task's change; running again on the new state, with the workspace locked"
+                );
+                self.event(task_id, &step.id, attempt, "conflict", &message)?;
+            } else if end.retryable && retries < step.retry.retries {
+                retries += 1;
+                let delay = retry::backoff(step.retry.backoff, retries);
+                let message = format!(
+                    "attempt {attempt} failed with a retryable error; retry {retries} of {} in {} ms",
+                    step.retry.retries,
+                    delay.as_millis()
+                );
+                let data = serde_json::json!({
+                    "retry": retries,
+                    "of": step.retry.retries,
+                    "delay_ms": delay.as_millis() as u64,
+                })
+                .to_string();
+                EventScope {
+                    journal: &self.journal,
+                    task_id,
+                    step_id: &step.id,
+                    attempt,
+                }
+                .append("retry", Some("info"), &message, Some(&data))?;
+                if !self.wait_or_cancel(guard, delay).await? {
+                    return Ok(StepEnd {
+                        cancelled: true,
+                        ..end
+                    });
+                }
+            } else {
+                return Ok(end);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Sleeps `delay` unless the task is cancelled (or its lease lost) meanwhile: `false`
+    /// then.
+    async fn wait_or_cancel(
+        &self,
+        guard: &Guard<'_>,
+        delay: std::time::Duration,
+    ) -> Result<bool, RunError> {
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            if self.journal.cancel_requested(guard.task_id)? || guard.control.lost.is_cancelled() {
+                return Ok(false);
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            tokio::time::sleep(left.min(std::time::Duration::from_millis(100))).await;
+        }
+        Ok(true)
+    }
+
+    /// Runs, commits and applies one attempt.
+    #[expect(clippy::too_many_arguments, reason = "one attempt's whole context")]
+    async fn step(
+        &self,
+        guard: &Guard<'_>,
+        plan: &Plan,
+        step: &StepPlan,
+        attempt: u32,
+        workspace_locked: bool,
+        prior: &mut Vec<PriorOutput>,
+        observer: &Arc<dyn Observer>,
+    ) -> Result<StepEnd, RunError> {
+        let task_id = guard.task_id;
+        self.journal
+            .start_attempt(task_id, &step.id, attempt, guard.fence)?;
         self.event(
             task_id,
             &step.id,
@@ -409,7 +736,7 @@ impl Runner {
             cancel: CancelToken::default(),
             seed: seed(step, prior),
         };
-        let watcher = self.watch_for_cancel(task_id, &ctx.cancel);
+        let watcher = self.watch_for_cancel(task_id, &ctx.cancel, &guard.control.lost);
         let run = self
             .attempt(task_id, step, attempt, prior, observer, &ctx)
             .await;
@@ -417,6 +744,19 @@ impl Runner {
         let mut run = run?;
         run.result.duration_ms = started.elapsed().as_millis() as u64;
         failpoint::hit("after-run");
+
+        // Changes are checked against the workspace, committed and applied under its lock.
+        let _workspace = if !run.changes.is_empty() && !workspace_locked {
+            Some(self.lock_workspace(&plan.workspace).await?)
+        } else {
+            None
+        };
+        if !run.changes.is_empty() {
+            self.settle_workspace(&plan.workspace)?;
+            if let Some(path) = first_conflict(&run.changes) {
+                run.conflict_on(&path);
+            }
+        }
 
         let notes = self.journal.notes(task_id, &step.id, attempt)?;
         let body = RecordBody {
@@ -461,6 +801,7 @@ impl Runner {
             result: &run.result,
             artifacts: &run.artifacts,
             apply_pending,
+            fence: guard.fence,
         };
         self.journal
             .commit_attempt(&commit, |head| body.seal(head, &self.signer))??;
@@ -484,20 +825,29 @@ impl Runner {
         Ok(StepEnd {
             succeeded,
             cancelled: run.cancelled,
+            retryable: run.retryable,
+            conflict: run.conflict,
             duration_ms: run.result.duration_ms,
             detail: run.result.error.or(run.result.summary).unwrap_or_default(),
         })
     }
 
-    /// Polls the journal for a cancellation request while a step runs.
-    fn watch_for_cancel(&self, task_id: &str, cancel: &CancelToken) -> tokio::task::JoinHandle<()> {
+    /// Polls the journal for a cancellation request while a step runs, and stops the step
+    /// when it comes or when the worker loses its lease (`lost`).
+    fn watch_for_cancel(
+        &self,
+        task_id: &str,
+        cancel: &CancelToken,
+        lost: &CancelToken,
+    ) -> tokio::task::JoinHandle<()> {
         let journal = Arc::clone(&self.journal);
         let task_id = task_id.to_owned();
         let cancel = cancel.clone();
+        let lost = lost.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                if journal.cancel_requested(&task_id).unwrap_or(false) {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                if lost.is_cancelled() || journal.cancel_requested(&task_id).unwrap_or(false) {
                     cancel.cancel();
                     return;
                 }
@@ -601,8 +951,10 @@ impl Runner {
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
                 let cancelled = matches!(outcome, Err(SandboxError::Cancelled));
+                let retryable = retryable(&outcome, &step.retry);
                 let mut run = plugin_attempt(outcome, materials);
                 run.cancelled = cancelled;
+                run.retryable = retryable;
                 run.artifacts = artifacts;
                 if let Some(prior) = &mut run.prior {
                     prior.step_id = step.id.clone();
@@ -620,8 +972,11 @@ impl Runner {
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
                 let cancelled = matches!(outcome, Err(SandboxError::Cancelled));
+                let retryable =
+                    matches!(outcome, Err(SandboxError::Timeout { .. })) && step.retry.on_timeout;
                 let mut run = command_attempt(outcome, materials);
                 run.cancelled = cancelled;
+                run.retryable = retryable;
                 run.artifacts = artifacts;
                 run
             }
@@ -630,6 +985,7 @@ impl Runner {
         if run.result.status == StepStatus::Succeeded {
             match staging.changes() {
                 Ok(changes) => {
+                    run.changes = changes.clone();
                     for change in changes {
                         let (blake3, bytes) = match &change.staged {
                             Some(path) => match std::fs::read(path) {
@@ -672,6 +1028,7 @@ impl Runner {
         }
         if run.result.status != StepStatus::Succeeded {
             run.products.clear();
+            run.changes.clear();
             run.artifacts.retain(|a| a.kind != "file");
         }
         run.staging = Some(staging);
@@ -808,7 +1165,23 @@ fn attempt_with(result: StepResult, materials: Vec<Material>) -> Attempt {
         products: Vec::new(),
         materials,
         staging: None,
+        changes: Vec::new(),
         cancelled: false,
+        retryable: false,
+        conflict: false,
+    }
+}
+
+/// Whether a plugin attempt's failure may be retried: the plugin said so, or it timed out
+/// and the step allows retrying timeouts.
+fn retryable<T>(
+    outcome: &Result<Result<T, StepError>, SandboxError>,
+    policy: &crate::manifest::RetryPolicy,
+) -> bool {
+    match outcome {
+        Ok(Err(StepError::Retryable(_))) => true,
+        Err(SandboxError::Timeout { .. }) => policy.on_timeout,
+        _ => false,
     }
 }
 

@@ -20,6 +20,14 @@ pub enum StateError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A lock file of the state directory could not be locked.
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 /// An opened (existing, canonical) state directory.
@@ -117,14 +125,52 @@ impl StateDir {
         }
     }
 
-    /// Whether a live process holds the lock of `task_id`.
-    pub fn task_is_live(&self, task_id: &str) -> bool {
-        matches!(self.lock_task(task_id), Ok(None))
+    /// Takes the lock under which changes are committed to and applied in `workspace`, by any
+    /// task of any process; `None` if another holds it. Released when the guard is dropped or
+    /// the process dies.
+    pub fn try_lock_workspace(
+        &self,
+        workspace: &Path,
+    ) -> Result<Option<WorkspaceLock>, StateError> {
+        let key = crate::evidence::digest(workspace.as_os_str().as_encoded_bytes());
+        let path = self
+            .root
+            .join("locks")
+            .join(format!("workspace-{}.lock", &key[..32]));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StateError::Create {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(WorkspaceLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(StateError::Lock { path, source }),
+        }
+    }
+
+    /// Whether a live process runs the task: a foreground process holding its lock, or a
+    /// worker holding an unexpired lease.
+    pub fn task_is_live(&self, task: &crate::journal::TaskRow) -> bool {
+        match task.lease_expires {
+            Some(expires) => expires > crate::time_format::now_ms(),
+            None => matches!(self.lock_task(&task.id), Ok(None)),
+        }
     }
 }
 
 /// Held while a process runs a task.
 #[derive(Debug)]
 pub struct TaskLock {
+    _file: std::fs::File,
+}
+
+/// Held while a task commits changes to a workspace and applies them.
+#[derive(Debug)]
+pub struct WorkspaceLock {
     _file: std::fs::File,
 }

@@ -9,6 +9,18 @@ pub fn now() -> String {
     format(OffsetDateTime::now_utc())
 }
 
+/// The current time in unix milliseconds, as leases and schedules store it.
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A time in unix milliseconds as the journal stores timestamps.
+pub fn from_ms(ms: i64) -> String {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format(at)
+}
+
 /// Formats a time the way the journal stores it.
 pub fn format(at: OffsetDateTime) -> String {
     let layout =

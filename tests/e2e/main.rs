@@ -1,5 +1,6 @@
 //! End-to-end tests of the built `nightshift` binary: pipelines with real plugins, command
-//! steps, hostile guests, broken manifests, the compile cache.
+//! steps, hostile guests, broken manifests, the compile cache, the background lane and
+//! schedules.
 
 mod util;
 
@@ -13,4 +14,6 @@ mod manifest;
 mod network;
 mod pipeline;
 mod plugins;
+mod queue;
 mod report;
+mod schedule;

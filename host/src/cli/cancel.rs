@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use nightshift::journal::TaskStatus;
 
-/// Cancel a task: a running step stops at its next check (within milliseconds), its staged
-/// changes are dropped, and the steps after it never run
+/// Cancel a task: a queued one never starts; a running step stops at its next check (within
+/// a tenth of a second), its staged changes are dropped, and the steps after it never run
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// A task id, or a unique prefix of one
@@ -23,6 +23,11 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     let state = super::open_state(state)?;
     let (journal, runner) = super::open_runner(&state)?;
     let task = journal.find_task(&args.task)?;
+    if task.status == TaskStatus::Queued && journal.cancel_queued(&task.id)? {
+        println!("task {} cancelled; it never started", task.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let task = journal.find_task(&task.id)?;
     if task.status != TaskStatus::Running {
         eprintln!(
             "task {} already {}; nothing to cancel",
@@ -31,9 +36,14 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
     journal.request_cancel(&task.id)?;
-    if runner.cancel_stopped(&task.id)? {
-        println!("task {} cancelled", task.id);
-        return Ok(ExitCode::SUCCESS);
+    if !task.background {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        if runtime.block_on(runner.cancel_stopped(&task.id))? {
+            println!("task {} cancelled", task.id);
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(args.wait);
     while Instant::now() < deadline {
@@ -44,9 +54,11 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    eprintln!(
-        "task {}: cancellation requested; its process has not stopped it yet",
-        task.id
-    );
+    let who = if task.background {
+        "no worker has stopped it yet; the next worker to hold it ends it"
+    } else {
+        "its process has not stopped it yet"
+    };
+    eprintln!("task {}: cancellation requested; {who}", task.id);
     Ok(ExitCode::from(1))
 }

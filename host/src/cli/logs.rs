@@ -1,8 +1,15 @@
 //! `nightshift logs`: a task's events in order: logs, progress, notes, and what commands
 //! wrote to stdout and stderr.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use nightshift::journal::{EventRow, TaskStatus};
+
+/// How often `--follow` looks for new events.
+const FOLLOW_EVERY: Duration = Duration::from_millis(100);
 
 /// Show a task's events in order, with what its commands printed
 #[derive(Debug, clap::Args)]
@@ -17,36 +24,56 @@ pub(crate) struct Args {
     /// Print one JSON object per event and line (JSON Lines) on stdout
     #[arg(long)]
     json: bool,
+
+    /// Keep printing events as they come until the task ends
+    #[arg(long, short = 'f')]
+    follow: bool,
 }
 
 pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let journal = super::open_journal(&state)?;
     let task = journal.find_task(&args.task)?;
-    let events = journal.events(&task.id, args.after)?;
-    if args.json {
+    let mut after = args.after;
+    loop {
+        // Read the status first: events written before it ended are then all printed.
+        let ended = !matches!(
+            journal.find_task(&task.id)?.status,
+            TaskStatus::Running | TaskStatus::Queued
+        );
+        let events = journal.events(&task.id, after)?;
         for event in &events {
-            println!("{}", serde_json::to_string(event)?);
+            print_event(event, args.json)?;
+            after = after.max(event.seq);
         }
-        return Ok(ExitCode::SUCCESS);
+        if !args.follow || ended {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::io::stdout().flush()?;
+        std::thread::sleep(FOLLOW_EVERY);
     }
-    for event in &events {
-        let time = event.at.get(11..23).unwrap_or(&event.at);
-        let step = event.step_id.as_deref().unwrap_or("-");
-        let level = event
-            .level
-            .as_deref()
-            .map(|l| format!(" {l}"))
-            .unwrap_or_default();
-        match event.kind.as_str() {
-            "stdout" | "stderr" => {
-                println!("{time} {step} {}:", event.kind);
-                for line in event.message.lines() {
-                    println!("    {line}");
-                }
+}
+
+fn print_event(event: &EventRow, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(event)?);
+        return Ok(());
+    }
+    let time = event.at.get(11..23).unwrap_or(&event.at);
+    let step = event.step_id.as_deref().unwrap_or("-");
+    let level = event
+        .level
+        .as_deref()
+        .map(|l| format!(" {l}"))
+        .unwrap_or_default();
+    match event.kind.as_str() {
+        "stdout" | "stderr" => {
+            println!("{time} {step} {}:", event.kind);
+            for line in event.message.lines() {
+                println!("    {line}");
             }
-            kind => println!("{time} {step} {kind}{level}: {}", event.message),
         }
+        kind => println!("{time} {step} {kind}{level}: {}", event.message),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

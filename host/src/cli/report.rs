@@ -30,7 +30,7 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     let task = journal.find_task(&args.task)?;
     let key = Signer::load(&state.keys_dir()).ok().map(|s| s.public_key());
     let cas = Cas::new(state.cas_dir());
-    let live = state.task_is_live(&task.id);
+    let live = state.task_is_live(&task);
     let report = nightshift::report::build(&journal, &cas, key.as_ref(), &task.id, live)?;
     match args.format {
         Format::Markdown => print!("{}", report.to_markdown()),

@@ -30,7 +30,7 @@ pub(crate) struct Args {
     json: bool,
 }
 
-fn parse_param(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_param(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("`{text}` is not KEY=VALUE")),
@@ -64,7 +64,11 @@ fn warn_about_interrupted(journal: &Journal, state: &StateDir, plan: &Plan) -> a
     let workspace = plan.workspace.display().to_string();
     for task in journal.recent_tasks(100)? {
         let same = task.pipeline_path == source && task.workspace == workspace;
-        if same && task.status == TaskStatus::Running && !state.task_is_live(&task.id) {
+        if same
+            && task.status == TaskStatus::Running
+            && !task.background
+            && !state.task_is_live(&task)
+        {
             let at = task.current_step.as_deref().unwrap_or("its first step");
             eprintln!(
                 "note: task {} of this pipeline was interrupted at `{at}`; resume it with `nightshift resume {}`",

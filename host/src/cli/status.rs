@@ -1,9 +1,10 @@
-//! `nightshift status`: where recent tasks, or one task and its steps, stand.
+//! `nightshift status`: where recent tasks, or one task and its steps, stand: state, current
+//! step and attempt, the plugin's latest progress, age, and the worker holding it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nightshift::journal::{StepRow, TaskRow, TaskStatus};
+use nightshift::journal::{Journal, StepRow, TaskRow, TaskStatus};
 use nightshift::state::StateDir;
 use serde::Serialize;
 
@@ -28,12 +29,93 @@ struct TaskJson<'a> {
     status: &'a str,
     pipeline: &'a str,
     current_step: Option<&'a str>,
+    attempt: Option<u32>,
+    progress: Option<Progress>,
+    age_s: f64,
+    worker: Option<&'a str>,
+    priority: i64,
+    schedule: Option<&'a str>,
     workspace: &'a str,
     created_at: &'a str,
     started_at: Option<&'a str>,
     finished_at: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     steps: Option<Vec<StepJson<'a>>>,
+}
+
+/// The latest progress a task's plugin reported.
+#[derive(Serialize)]
+struct Progress {
+    done: Option<u64>,
+    total: Option<u64>,
+    message: String,
+}
+
+/// What status shows of a task beyond its row.
+struct Live {
+    status: &'static str,
+    attempt: Option<u32>,
+    progress: Option<Progress>,
+    age_s: f64,
+}
+
+fn live(state: &StateDir, journal: &Journal, task: &TaskRow) -> anyhow::Result<Live> {
+    let attempt = match &task.current_step {
+        Some(step) => journal
+            .steps(&task.id)?
+            .into_iter()
+            .find(|s| &s.step_id == step)
+            .map(|s| s.attempts),
+        None => None,
+    };
+    let progress = if task.status == TaskStatus::Running {
+        journal.latest_progress(&task.id)?.map(|(message, data)| {
+            let data: serde_json::Value = data
+                .and_then(|d| serde_json::from_str(&d).ok())
+                .unwrap_or_default();
+            Progress {
+                done: data["done"].as_u64(),
+                total: data["total"].as_u64(),
+                message,
+            }
+        })
+    } else {
+        None
+    };
+    let created = time::OffsetDateTime::parse(
+        &task.created_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map(|at| (time::OffsetDateTime::now_utc() - at).as_seconds_f64())
+    .unwrap_or(0.0);
+    Ok(Live {
+        status: shown_status(state, task),
+        attempt,
+        progress,
+        age_s: (created * 10.0).round() / 10.0,
+    })
+}
+
+fn age(seconds: f64) -> String {
+    let s = seconds as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+fn progress_text(progress: &Option<Progress>) -> String {
+    match progress {
+        Some(Progress {
+            done: Some(done),
+            total: Some(total),
+            message,
+        }) if *total > 0 => format!("{}% {message}", done * 100 / total),
+        Some(p) => p.message.clone(),
+        None => String::new(),
+    }
 }
 
 #[derive(Serialize)]
@@ -60,32 +142,45 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
         None => (journal.recent_tasks(args.limit)?, None),
     };
 
+    let lives = tasks
+        .iter()
+        .map(|t| live(&state, &journal, t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if args.json {
         let json: Vec<_> = tasks
             .iter()
-            .map(|t| task_json(t, shown_status(&state, t), steps.as_deref()))
+            .zip(lives)
+            .map(|(t, live)| task_json(t, live, steps.as_deref()))
             .collect();
         super::print_json(&json)?;
         return Ok(ExitCode::SUCCESS);
     }
     match steps {
-        Some(steps) => print_task(&tasks[0], shown_status(&state, &tasks[0]), &steps),
+        Some(steps) => print_task(&tasks[0], &lives[0], &steps),
         None if tasks.is_empty() => {
-            println!("no tasks yet; start one with `nightshift run PIPELINE`")
+            println!(
+                "no tasks yet; start one with `nightshift run PIPELINE` or `nightshift submit PIPELINE`"
+            )
         }
         None => {
             println!(
-                "{:<14} {:<10} {:<20} {:<12} CREATED",
-                "TASK", "STATUS", "PIPELINE", "STEP"
+                "{:<14} {:<11} {:<20} {:<16} {:>5}  PROGRESS",
+                "TASK", "STATUS", "PIPELINE", "STEP", "AGE"
             );
-            for t in &tasks {
+            for (t, live) in tasks.iter().zip(&lives) {
+                let step = match (&t.current_step, live.attempt) {
+                    (Some(step), Some(n)) if n > 1 => format!("{step} (#{n})"),
+                    (Some(step), _) => step.clone(),
+                    (None, _) => "-".into(),
+                };
                 println!(
-                    "{:<14} {:<10} {:<20} {:<12} {}",
+                    "{:<14} {:<11} {:<20} {:<16} {:>5}  {}",
                     &t.id[..t.id.len().min(12)],
-                    shown_status(&state, t),
+                    live.status,
                     t.pipeline,
-                    t.current_step.as_deref().unwrap_or("-"),
-                    t.created_at
+                    step,
+                    age(live.age_s),
+                    progress_text(&live.progress)
                 );
             }
         }
@@ -95,19 +190,25 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
 
 /// `interrupted` for a task recorded as running that no live process runs.
 fn shown_status(state: &StateDir, task: &TaskRow) -> &'static str {
-    if task.status == TaskStatus::Running && !state.task_is_live(&task.id) {
+    if task.status == TaskStatus::Running && !state.task_is_live(task) {
         "interrupted"
     } else {
         task.status.as_str()
     }
 }
 
-fn task_json<'a>(task: &'a TaskRow, status: &'a str, steps: Option<&'a [StepRow]>) -> TaskJson<'a> {
+fn task_json<'a>(task: &'a TaskRow, live: Live, steps: Option<&'a [StepRow]>) -> TaskJson<'a> {
     TaskJson {
         task_id: &task.id,
-        status,
+        status: live.status,
         pipeline: &task.pipeline,
         current_step: task.current_step.as_deref(),
+        attempt: live.attempt,
+        progress: live.progress,
+        age_s: live.age_s,
+        worker: task.lease_owner.as_deref(),
+        priority: task.priority,
+        schedule: task.schedule.as_deref(),
         workspace: &task.workspace,
         created_at: &task.created_at,
         started_at: task.started_at.as_deref(),
@@ -130,14 +231,30 @@ fn task_json<'a>(task: &'a TaskRow, status: &'a str, steps: Option<&'a [StepRow]
     }
 }
 
-fn print_task(task: &TaskRow, status: &str, steps: &[StepRow]) {
+fn print_task(task: &TaskRow, live: &Live, steps: &[StepRow]) {
+    let status = live.status;
     println!("task      {}", task.id);
     println!("pipeline  {} ({})", task.pipeline, task.pipeline_path);
     println!("workspace {}", task.workspace);
     println!("status    {status}");
-    if status == "interrupted" {
+    if status == "interrupted" && task.background {
+        println!("          its worker stopped; the next worker to claim it resumes it");
+    } else if status == "interrupted" {
         println!("          resume it with `nightshift resume {}`", task.id);
     }
+    if let Some(worker) = &task.lease_owner {
+        println!("worker    {worker}");
+    }
+    if let Some(schedule) = &task.schedule {
+        println!("schedule  {schedule}");
+    }
+    if task.current_step.is_some() {
+        let progress = progress_text(&live.progress);
+        if !progress.is_empty() {
+            println!("progress  {progress}");
+        }
+    }
+    println!("age       {}", age(live.age_s));
     println!("started   {}", task.started_at.as_deref().unwrap_or("-"));
     println!("finished  {}", task.finished_at.as_deref().unwrap_or("-"));
     println!();

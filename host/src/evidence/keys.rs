@@ -104,19 +104,25 @@ impl Signer {
         create_private_dir(dir).map_err(io)?;
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
+        // Written whole under a unique name, then linked into place: a process starting at
+        // the same moment either wins the link or reads the complete key of the one that did.
+        let tmp = dir.join(format!(".{KEY_FILE}.{}", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
+        options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = match options.open(path) {
-            Ok(file) => file,
-            // Another process created it first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Signer::load(dir),
-            Err(e) => return Err(io(e)),
-        };
+        let mut file = options.open(&tmp).map_err(io)?;
         file.write_all(format!("{}\n", hex(&seed)).as_bytes())
             .map_err(io)?;
         file.sync_all().map_err(io)?;
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Signer::load(dir),
+            Err(e) => return Err(io(e)),
+        }
         tracing::info!(path = %path.display(), "created signing key");
         Ok(Signer::from_seed(seed))
     }

@@ -40,6 +40,8 @@ macro_rules! status_enum {
 status_enum! {
     /// Where a task stands.
     TaskStatus {
+        /// Waiting in the background lane for a worker.
+        Queued => "queued",
         /// Running now, or interrupted while running.
         Running => "running",
         /// Every step succeeded.
@@ -185,11 +187,22 @@ pub struct TaskRow {
     pub started_at: Option<String>,
     /// When it ended.
     pub finished_at: Option<String>,
+    /// Whether it was submitted to the background lane (else run in the foreground).
+    pub background: bool,
+    /// Higher runs first among queued tasks.
+    pub priority: i64,
+    /// The worker holding its lease, while one does.
+    pub lease_owner: Option<String>,
+    /// When that lease expires (unix milliseconds).
+    pub lease_expires: Option<i64>,
+    /// The schedule that started it, if any.
+    pub schedule: Option<String>,
 }
 
 impl TaskRow {
     pub(crate) const COLUMNS: &'static str = "id, pipeline, pipeline_path, pipeline_digest, workspace, params, \
-         status, current_step, created_at, started_at, finished_at, pipeline_text";
+         status, current_step, created_at, started_at, finished_at, pipeline_text, background, priority, \
+         lease_owner, lease_expires, schedule";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(TaskRow {
@@ -205,6 +218,11 @@ impl TaskRow {
             started_at: row.get(9)?,
             finished_at: row.get(10)?,
             pipeline_text: row.get(11)?,
+            background: row.get(12)?,
+            priority: row.get(13)?,
+            lease_owner: row.get(14)?,
+            lease_expires: row.get(15)?,
+            schedule: row.get(16)?,
         })
     }
 }
@@ -403,6 +421,8 @@ pub struct Commit<'a> {
     pub artifacts: &'a [NewArtifact],
     /// Whether its file changes still have to be applied to the workspace.
     pub apply_pending: bool,
+    /// The lease the committing worker holds; the commit is refused if it is not current.
+    pub fence: Option<&'a super::Lease>,
 }
 
 /// A committed attempt whose file changes are not applied to the workspace yet.

@@ -137,6 +137,57 @@ const MIGRATIONS: &[&str] = &[
         key_id    TEXT NOT NULL
     );
     "#,
+    // 4: the background lane: queued tasks with priority, a start time and an idempotency
+    //    key; leases with fencing tokens; cron schedules, each due run fired once.
+    r#"
+    ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN not_before INTEGER;
+    ALTER TABLE tasks ADD COLUMN idempotency_key TEXT;
+    ALTER TABLE tasks ADD COLUMN background INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN lease_owner TEXT;
+    ALTER TABLE tasks ADD COLUMN lease_expires INTEGER;
+    ALTER TABLE tasks ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN schedule TEXT;
+    ALTER TABLE tasks ADD COLUMN serial_key TEXT;
+
+    CREATE UNIQUE INDEX tasks_by_idempotency_key ON tasks (idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE INDEX tasks_queued ON tasks (priority DESC, created_at) WHERE status = 'queued';
+    CREATE INDEX tasks_leased ON tasks (lease_expires) WHERE lease_expires IS NOT NULL;
+    CREATE INDEX tasks_by_schedule ON tasks (schedule, status) WHERE schedule IS NOT NULL;
+    CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
+    CREATE INDEX records_by_task ON records (task_id, seq);
+    CREATE INDEX pending_by_task ON pending_applies (task_id);
+
+    CREATE TABLE schedules (
+        name            TEXT PRIMARY KEY,
+        cron            TEXT NOT NULL,
+        zone            TEXT NOT NULL,
+        pipeline_path   TEXT NOT NULL,
+        workspace       TEXT NOT NULL,
+        params          TEXT NOT NULL,
+        catch_up_ms     INTEGER,
+        overlap         TEXT NOT NULL,
+        paused          INTEGER NOT NULL DEFAULT 0,
+        considered_until INTEGER NOT NULL,
+        created_at      TEXT NOT NULL
+    );
+
+    CREATE TABLE schedule_runs (
+        schedule TEXT NOT NULL,
+        due_at   INTEGER NOT NULL,
+        task_id  TEXT,
+        outcome  TEXT NOT NULL,
+        PRIMARY KEY (schedule, due_at)
+    );
+
+    CREATE TABLE schedule_caveats (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        schedule TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        message  TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

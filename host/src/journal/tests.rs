@@ -33,7 +33,9 @@ fn records_a_task_its_steps_and_events_in_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let journal = Journal::open(&dir.path().join("j.db")).expect("open");
     journal.create_task(&task("0123abcd")).expect("create");
-    journal.start_attempt("0123abcd", "a", 1).expect("start");
+    journal
+        .start_attempt("0123abcd", "a", 1, None)
+        .expect("start");
     for message in ["one", "two"] {
         journal
             .append_event(&NewEvent {
@@ -63,15 +65,15 @@ fn records_a_task_its_steps_and_events_in_order() {
         result: &result,
         artifacts: &[],
         apply_pending: false,
+        fence: None,
     };
     let record = journal
         .commit_attempt(&commit, |head| Ok::<_, ()>(fake_record(head, "a")))
         .expect("commit")
         .expect("signed");
     assert_eq!((record.seq, record.attempt), (1, 1));
-    journal.skip_pending_steps("0123abcd").expect("skip");
     journal
-        .finish_task("0123abcd", TaskStatus::Failed)
+        .finish_task("0123abcd", TaskStatus::Failed, None)
         .expect("end");
 
     let found = journal.find_task("0123").expect("by prefix");
@@ -180,7 +182,7 @@ fn records_chain_and_a_failed_signature_commits_nothing() {
         blake3: Some("00".into()),
         bytes: 1,
     };
-    journal.start_attempt("t", "a", 1).expect("start");
+    journal.start_attempt("t", "a", 1, None).expect("start");
     let commit = Commit {
         task_id: "t",
         step_id: "a",
@@ -188,6 +190,7 @@ fn records_chain_and_a_failed_signature_commits_nothing() {
         result: &result,
         artifacts: std::slice::from_ref(&artifact),
         apply_pending: true,
+        fence: None,
     };
     let refused = journal
         .commit_attempt(&commit, |_| Err("no key"))
@@ -204,7 +207,7 @@ fn records_chain_and_a_failed_signature_commits_nothing() {
         .commit_attempt(&commit, |head| Ok::<_, ()>(fake_record(head, "a")))
         .expect("commit")
         .expect("signed");
-    journal.start_attempt("t", "b", 1).expect("start");
+    journal.start_attempt("t", "b", 1, None).expect("start");
     let second = Commit {
         step_id: "b",
         artifacts: &[],

@@ -35,6 +35,15 @@ pub(crate) struct RawStep {
     pub(crate) params: Option<toml::Table>,
     #[serde(default)]
     pub(crate) grants: RawGrants,
+    /// Attempts after the first, for retryable failures.
+    #[serde(default)]
+    pub(crate) retries: u32,
+    /// The delay before the first retry; it doubles with each retry.
+    #[serde(default)]
+    pub(crate) retry_backoff: Option<String>,
+    /// Whether a timeout is retryable.
+    #[serde(default)]
+    pub(crate) retry_timeouts: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Parses a duration: a whole number followed by `ms`, `s`, `m` or `h`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

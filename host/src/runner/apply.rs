@@ -57,6 +57,14 @@ pub(super) fn apply(
     Ok(())
 }
 
+/// The suffix of the temporary file a change is written to before it is renamed into place.
+const TEMPORARY_SUFFIX: &str = ".nightshift-tmp";
+
+/// Whether a file is a change being applied, not yet in place.
+pub(super) fn is_temporary(name: &std::ffi::OsStr) -> bool {
+    name.to_string_lossy().ends_with(TEMPORARY_SUFFIX)
+}
+
 fn write_atomically(target: &Path, content: &[u8]) -> std::io::Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -64,7 +72,7 @@ fn write_atomically(target: &Path, content: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.nightshift-tmp"));
+    let tmp = dir.join(format!(".{name}{TEMPORARY_SUFFIX}"));
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(content)?;
     file.sync_all()?;

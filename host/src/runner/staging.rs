@@ -1,11 +1,16 @@
 //! Staging of a step's writes: each write grant is copied into a staging directory and the
-//! guest writes there; afterwards the staged tree is compared with the real one, byte for
-//! byte, so a step's changes are known exactly and reach the workspace only after commit.
+//! guest writes there; afterwards the staged tree is compared with the copy's digests, so a
+//! step's changes are known exactly and reach the workspace only after commit.
+//!
+//! Each change remembers the digest of the file it started from. Before commit, a file whose
+//! workspace content no longer has that digest was changed by someone else meanwhile: a
+//! conflict, and the step runs again on the new state instead of overwriting it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::apply;
 use crate::sandbox::{DirGrant, Grants};
 
 /// What happened to a file during a step.
@@ -38,13 +43,32 @@ pub(super) struct StagedChange {
     pub(super) kind: ChangeKind,
     /// The new content, for created and modified files.
     pub(super) staged: Option<PathBuf>,
+    /// The file in the workspace.
+    pub(super) original: PathBuf,
+    /// blake3 of the file when the step started (none if it did not exist).
+    pub(super) base: Option<String>,
+}
+
+impl StagedChange {
+    /// Whether the workspace file still is what the step started from.
+    pub(super) fn still_current(&self) -> io::Result<bool> {
+        Ok(digest_file(&self.original)? == self.base)
+    }
 }
 
 /// The staging directories of one attempt.
 #[derive(Debug)]
 pub(super) struct Staging {
     root: PathBuf,
-    dirs: Vec<(DirGrant, PathBuf)>,
+    dirs: Vec<StagedDir>,
+}
+
+/// One write grant, its staging copy and the digests of what was copied.
+#[derive(Debug)]
+struct StagedDir {
+    grant: DirGrant,
+    staged: PathBuf,
+    base: BTreeMap<PathBuf, String>,
 }
 
 impl Staging {
@@ -56,10 +80,15 @@ impl Staging {
         for (index, grant) in write.iter().enumerate() {
             let staged = root.join(index.to_string());
             std::fs::create_dir_all(&staged)?;
+            let mut base = BTreeMap::new();
             if grant.host.is_dir() {
-                copy_tree(&grant.host, &staged)?;
+                copy_tree(&grant.host, &staged, Path::new(""), &mut base)?;
             }
-            dirs.push((grant.clone(), staged));
+            dirs.push(StagedDir {
+                grant: grant.clone(),
+                staged,
+                base,
+            });
         }
         Ok(Staging {
             root: root.to_path_buf(),
@@ -73,32 +102,36 @@ impl Staging {
         staged.write = self
             .dirs
             .iter()
-            .map(|(grant, dir)| DirGrant {
-                host: dir.clone(),
-                guest: grant.guest.clone(),
+            .map(|dir| DirGrant {
+                host: dir.staged.clone(),
+                guest: dir.grant.guest.clone(),
             })
             .collect();
         staged
     }
 
-    /// What differs between staging and the workspace, in path order.
+    /// What the step changed in staging since it started, in path order.
     pub(super) fn changes(&self) -> io::Result<Vec<StagedChange>> {
         let mut changes = Vec::new();
-        for (grant, staged) in &self.dirs {
+        for StagedDir {
+            grant,
+            staged,
+            base,
+        } in &self.dirs
+        {
             let mut paths = BTreeSet::new();
             list_files(staged, Path::new(""), &mut paths)?;
-            let mut original = BTreeSet::new();
-            if grant.host.is_dir() {
-                list_files(&grant.host, Path::new(""), &mut original)?;
-            }
+            let original: BTreeSet<PathBuf> = base.keys().cloned().collect();
             for rel in paths.union(&original) {
                 let new = staged.join(rel);
-                let old = grant.host.join(rel);
-                let kind = match (paths.contains(rel), original.contains(rel)) {
-                    (true, false) => ChangeKind::Created,
-                    (false, true) => ChangeKind::Deleted,
-                    _ if same_content(&old, &new)? => continue,
-                    _ => ChangeKind::Modified,
+                let before = base.get(rel).cloned();
+                let kind = match (paths.contains(rel), &before) {
+                    (true, None) => ChangeKind::Created,
+                    (false, _) => ChangeKind::Deleted,
+                    (true, Some(digest)) if digest_file(&new)?.as_ref() == Some(digest) => {
+                        continue;
+                    }
+                    (true, Some(_)) => ChangeKind::Modified,
                 };
                 let relative = rel.to_string_lossy().replace('\\', "/");
                 let path = if grant.guest == "." {
@@ -107,7 +140,13 @@ impl Staging {
                     format!("{}/{relative}", grant.guest)
                 };
                 let staged = (kind != ChangeKind::Deleted).then_some(new);
-                changes.push(StagedChange { path, kind, staged });
+                changes.push(StagedChange {
+                    path,
+                    kind,
+                    staged,
+                    original: grant.host.join(rel),
+                    base: before,
+                });
             }
         }
         changes.sort_by(|a, b| a.path.cmp(&b.path));
@@ -129,16 +168,32 @@ pub(super) fn remove_dir_if_exists(dir: &Path) -> io::Result<()> {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+/// Copies `from` into `to`, noting the digest of each file copied under its path below the
+/// grant (`rel`).
+fn copy_tree(
+    from: &Path,
+    to: &Path,
+    rel: &Path,
+    base: &mut BTreeMap<PathBuf, String>,
+) -> io::Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let kind = entry.file_type()?;
         let target = to.join(entry.file_name());
+        let path = rel.join(entry.file_name());
         if kind.is_dir() {
             std::fs::create_dir_all(&target)?;
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
+            copy_tree(&entry.path(), &target, &path, base)?;
+        } else if kind.is_file() && !apply::is_temporary(&entry.file_name()) {
+            let content = match std::fs::read(entry.path()) {
+                Ok(content) => content,
+                // Removed or renamed since it was listed (another task applying its
+                // changes): it is not part of what this step starts from.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            std::fs::write(&target, &content)?;
+            base.insert(path, crate::evidence::digest(&content));
         }
         // Symlinks are not staged: a guest cannot follow them out of a grant anyway.
     }
@@ -159,9 +214,11 @@ fn list_files(root: &Path, rel: &Path, out: &mut BTreeSet<PathBuf>) -> io::Resul
     Ok(())
 }
 
-fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
-    if std::fs::metadata(a)?.len() != std::fs::metadata(b)?.len() {
-        return Ok(false);
+/// blake3 of a file's content; `None` if there is no file.
+fn digest_file(path: &Path) -> io::Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(content) => Ok(Some(crate::evidence::digest(&content))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(std::fs::read(a)? == std::fs::read(b)?)
 }

@@ -1,7 +1,10 @@
 //! A plugin that misbehaves on request, for the end-to-end tests.
 //!
 //! `params.action` picks the behaviour: `ok` (echoes earlier steps' data), `noop`, `fail`, `trap`, `loop`, `alloc`, `sleep`,
-//! `read` (`params.path`), `write` (`params.path`, `params.text`), `env` (`params.name`), and
+//! `read` (`params.path`), `write` (`params.path`, `params.text`), `append` (a line
+//! `params.text` to `params.path`), `flaky` (fails, retryably, until attempt
+//! `params.iterations`), `nap` (writes `params.path` if given, then sleeps
+//! `params.iterations` milliseconds), `env` (`params.name`), and
 //! `work`: a deterministic computation of `params.iterations` rounds that checkpoints as it
 //! goes and resumes from its checkpoint, then writes `params.files`, appends to
 //! `params.append` and deletes `params.delete`; its result is the same however often it is
@@ -41,6 +44,30 @@ fn run(input: Input<Params>) -> Result<Output, Error> {
             Ok(Output::new("ok").data(&input.prior))
         }
         "noop" => Ok(Output::new("did nothing")),
+        "append" => {
+            let mut text = std::fs::read_to_string(&p.path).unwrap_or_default();
+            text.push_str(&p.text);
+            text.push('\n');
+            std::fs::write(&p.path, text)
+                .map_err(|e| Error::fatal(format!("append {}: {e}", p.path)))?;
+            Ok(Output::new(format!("appended to {}", p.path)))
+        }
+        "flaky" if u64::from(input.attempt) < p.iterations => Err(Error::retryable(format!(
+            "attempt {} of a flaky step fails",
+            input.attempt
+        ))),
+        "flaky" => Ok(Output::new(format!(
+            "succeeded on attempt {}",
+            input.attempt
+        ))),
+        "nap" => {
+            if !p.path.is_empty() {
+                std::fs::write(&p.path, &p.text)
+                    .map_err(|e| Error::fatal(format!("write {}: {e}", p.path)))?;
+            }
+            std::thread::sleep(Duration::from_millis(p.iterations));
+            Ok(Output::new(format!("napped {} ms", p.iterations)))
+        }
         "fail" => Err(Error::fatal("asked to fail")),
         "trap" => panic!("asked to trap"),
         "loop" => {

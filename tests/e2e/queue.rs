@@ -1,0 +1,454 @@
+//! The background lane through the built binary: submit, workers sharing one state
+//! directory, leases and fencing, retries, cancellation, graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{Env, HOSTILE_PLUGIN, quoted};
+
+/// A one-step pipeline running the test guest with `params`, writing to `out/`.
+pub(crate) fn guest_pipeline(env: &Env, file: &str, params: &str, extra: &str) -> PathBuf {
+    env.file(
+        file,
+        &format!(
+            r#"
+name = "{file}"
+[params]
+line = "x"
+[[step]]
+id = "work"
+plugin = {}
+params = {params}
+grants = {{ write = ["out"], clocks = "real" }}
+{extra}
+"#,
+            quoted(HOSTILE_PLUGIN)
+        ),
+    )
+}
+
+pub(crate) fn submit(env: &Env, pipeline: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["submit", pipeline.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let run = env.run(&args);
+    assert_eq!(run.code(), 0, "{run}");
+    run.stdout().trim().to_owned()
+}
+
+pub(crate) fn spawn_worker(env: &Env, extra: &[&str]) -> Child {
+    let mut args = vec!["worker"];
+    args.extend_from_slice(extra);
+    env.command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn worker")
+}
+
+pub(crate) fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{name}");
+}
+
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The journal, read directly (read-only) to check what happened.
+pub(crate) fn journal(env: &Env) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(
+        env.state().join("journal.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open journal")
+}
+
+pub(crate) fn scalar(env: &Env, sql: &str) -> i64 {
+    journal(env)
+        .query_row(sql, [], |row| row.get(0))
+        .expect("query")
+}
+
+fn task_status(env: &Env, task: &str) -> String {
+    journal(env)
+        .query_row("SELECT status FROM tasks WHERE id = ?1", [task], |row| {
+            row.get(0)
+        })
+        .expect("task")
+}
+
+fn event_kinds(env: &Env, task: &str) -> Vec<(String, String, Option<String>)> {
+    let conn = journal(env);
+    let mut stmt = conn
+        .prepare("SELECT kind, message, data FROM events WHERE task_id = ?1 ORDER BY seq")
+        .expect("prepare");
+    stmt.query_map([task], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn finish(child: Child) -> std::process::Output {
+    child.wait_with_output().expect("worker output")
+}
+
+#[test]
+fn two_workers_drain_a_thousand_tasks_one_killed_midway_every_line_lands_once() {
+    const TASKS: usize = 1000;
+    let env = Env::new();
+    let pipeline = guest_pipeline(
+        &env,
+        "append.toml",
+        r#"{ action = "append", path = "out/lines.txt", text = "${line}" }"#,
+        "",
+    );
+    // Submit from a few threads: each submit is its own process.
+    std::thread::scope(|scope| {
+        for chunk in 0..4 {
+            let (env, pipeline) = (&env, &pipeline);
+            scope.spawn(move || {
+                for i in (chunk..TASKS).step_by(4) {
+                    let param = format!("line=task-{i}");
+                    submit(env, pipeline, &["--param", &param]);
+                }
+            });
+        }
+    });
+    assert_eq!(
+        scalar(&env, "SELECT count(*) FROM tasks WHERE status = 'queued'"),
+        TASKS as i64
+    );
+
+    let lease = ["--lease", "1s", "--concurrency", "4"];
+    let doomed = spawn_worker(&env, &lease);
+    let survivor = spawn_worker(&env, &[&lease[..], &["--until-idle"]].concat());
+    wait_until("a third of the tasks", Duration::from_secs(120), || {
+        scalar(
+            &env,
+            "SELECT count(*) FROM tasks WHERE status = 'succeeded'",
+        ) >= TASKS as i64 / 3
+    });
+    signal(&doomed, "KILL");
+    let _ = finish(doomed);
+    let output = finish(survivor);
+    assert!(output.status.success(), "{output:?}");
+
+    let text = std::fs::read_to_string(env.workspace().join("out/lines.txt")).expect("lines");
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for line in text.lines() {
+        *seen.entry(line).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "lines landed twice: {twice:?}");
+    if seen.len() != TASKS {
+        let conn = journal(&env);
+        for i in 0..TASKS {
+            let line = format!("task-{i}");
+            if seen.contains_key(line.as_str()) {
+                continue;
+            }
+            let mut stmt = conn
+                .prepare(
+                    "SELECT e.seq, e.kind, e.message FROM events e JOIN tasks t ON t.id = e.task_id
+                     WHERE t.params LIKE ?1 ORDER BY e.seq",
+                )
+                .expect("prepare");
+            let rows: Vec<(i64, String, String)> = stmt
+                .query_map([format!("%\"{line}\"%")], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            eprintln!("missing {line}: {rows:#?}");
+        }
+    }
+    assert_eq!(seen.len(), TASKS, "every line lands exactly once");
+    assert_eq!(
+        scalar(
+            &env,
+            "SELECT count(*) FROM tasks WHERE status = 'succeeded'"
+        ),
+        TASKS as i64
+    );
+    // No step committed twice: one succeeded attempt and one succeeded record per task.
+    assert_eq!(
+        scalar(
+            &env,
+            "SELECT count(*) FROM (SELECT task_id FROM attempts WHERE status = 'succeeded'
+                                   GROUP BY task_id HAVING count(*) > 1)"
+        ),
+        0
+    );
+    assert_eq!(
+        scalar(
+            &env,
+            "SELECT count(*) FROM records WHERE json_extract(body, '$.outcome.status') = 'succeeded'"
+        ),
+        TASKS as i64
+    );
+    // Tasks the killed worker held were reclaimed, and their evidence still verifies.
+    let reclaimed: Vec<String> = {
+        let conn = journal(&env);
+        let mut stmt = conn
+            .prepare(
+                "SELECT DISTINCT task_id FROM events WHERE kind = 'lease' AND message LIKE '%reclaimed%'",
+            )
+            .expect("prepare");
+        stmt.query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    for task in reclaimed.iter().take(3) {
+        let verify = env.run(&["verify", task]);
+        assert_eq!(verify.code(), 0, "{verify}");
+    }
+    eprintln!(
+        "drained {TASKS} tasks; {} reclaimed from the killed worker",
+        reclaimed.len()
+    );
+}
+
+#[test]
+fn a_flaky_plugin_succeeds_on_its_third_attempt_with_backoff_in_the_events() {
+    let env = Env::new();
+    let pipeline = guest_pipeline(
+        &env,
+        "flaky.toml",
+        r#"{ action = "flaky", iterations = 3 }"#,
+        "retries = 2\nretry_backoff = \"100ms\"",
+    );
+    let task = submit(&env, &pipeline, &[]);
+    let output = finish(spawn_worker(&env, &["--until-idle"]));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(task_status(&env, &task), "succeeded");
+    let events = event_kinds(&env, &task);
+    let retries: Vec<u64> = events
+        .iter()
+        .filter(|(kind, _, _)| kind == "retry")
+        .map(|(_, _, data)| {
+            let data: serde_json::Value =
+                serde_json::from_str(data.as_deref().expect("retry data")).expect("json");
+            data["delay_ms"].as_u64().expect("delay")
+        })
+        .collect();
+    assert_eq!(retries.len(), 2, "{events:#?}");
+    assert!(
+        (50..=100).contains(&retries[0]),
+        "first backoff {retries:?}"
+    );
+    assert!(
+        (100..=200).contains(&retries[1]),
+        "second backoff {retries:?}"
+    );
+    assert_eq!(
+        scalar(
+            &env,
+            &format!("SELECT attempts FROM steps WHERE task_id = '{task}'")
+        ),
+        3
+    );
+    let report = env.run(&["report", &task, "--format", "json"]);
+    assert_eq!(report.code(), 0, "{report}");
+}
+
+#[test]
+fn a_fatal_error_is_not_retried() {
+    let env = Env::new();
+    let pipeline = guest_pipeline(
+        &env,
+        "fatal.toml",
+        r#"{ action = "fail" }"#,
+        "retries = 3\nretry_backoff = \"10ms\"",
+    );
+    let task = submit(&env, &pipeline, &[]);
+    let output = finish(spawn_worker(&env, &["--until-idle"]));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(task_status(&env, &task), "failed");
+    assert_eq!(
+        scalar(
+            &env,
+            &format!("SELECT attempts FROM steps WHERE task_id = '{task}'")
+        ),
+        1
+    );
+}
+
+#[test]
+fn a_cancelled_running_task_stops_within_a_second_and_changes_nothing() {
+    let env = Env::new();
+    let pipeline = guest_pipeline(
+        &env,
+        "long.toml",
+        r#"{ action = "nap", iterations = 60000, path = "out/partial.txt", text = "half done" }"#,
+        "",
+    );
+    let task = submit(&env, &pipeline, &[]);
+    let worker = spawn_worker(&env, &[]);
+    wait_until("the step to start", Duration::from_secs(30), || {
+        event_kinds(&env, &task)
+            .iter()
+            .any(|(kind, message, _)| kind == "attempt" && message.contains("started"))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let cancel = env.run(&["cancel", &task]);
+    let took = asked.elapsed();
+    assert_eq!(cancel.code(), 0, "{cancel}");
+    assert_eq!(task_status(&env, &task), "cancelled");
+    assert!(took < Duration::from_secs(1), "cancel took {took:?}");
+    assert!(!env.workspace().join("out/partial.txt").exists());
+    signal(&worker, "TERM");
+    let output = finish(worker);
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[test]
+fn a_queued_task_cancelled_never_starts_and_an_idempotency_key_queues_once() {
+    let env = Env::new();
+    let pipeline = guest_pipeline(&env, "noop.toml", r#"{ action = "noop" }"#, "");
+    let first = submit(&env, &pipeline, &["--idempotency-key", "nightly-1"]);
+    let again = env.run(&[
+        "submit",
+        pipeline.to_str().expect("utf-8"),
+        "--idempotency-key",
+        "nightly-1",
+        "--json",
+    ]);
+    let again: serde_json::Value = serde_json::from_str(&again.stdout()).expect("json");
+    assert_eq!(again["task_id"], first.as_str());
+    assert_eq!(again["existing"], true);
+
+    let status = env.run(&["status", &first, "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout()).expect("json");
+    assert_eq!(status[0]["status"], "queued");
+
+    let cancel = env.run(&["cancel", &first]);
+    assert_eq!(cancel.code(), 0, "{cancel}");
+    let output = finish(spawn_worker(&env, &["--until-idle"]));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(task_status(&env, &first), "cancelled");
+    assert_eq!(
+        scalar(
+            &env,
+            &format!("SELECT count(*) FROM attempts WHERE task_id = '{first}'")
+        ),
+        0,
+        "a cancelled queued task never starts"
+    );
+}
+
+#[test]
+fn sigterm_lets_the_running_step_finish_and_the_next_worker_resumes_the_rest() {
+    let env = Env::new();
+    let pipeline = env.file(
+        "two.toml",
+        &format!(
+            r#"
+name = "two"
+[[step]]
+id = "first"
+plugin = {plugin}
+params = {{ action = "nap", iterations = 1500, path = "out/first.txt", text = "first" }}
+grants = {{ write = ["out"], clocks = "real" }}
+[[step]]
+id = "second"
+plugin = {plugin}
+params = {{ action = "write", path = "out/second.txt", text = "second" }}
+grants = {{ write = ["out"] }}
+"#,
+            plugin = quoted(HOSTILE_PLUGIN)
+        ),
+    );
+    let task = submit(&env, &pipeline, &[]);
+    let worker = spawn_worker(&env, &[]);
+    wait_until("the first step to start", Duration::from_secs(30), || {
+        event_kinds(&env, &task)
+            .iter()
+            .any(|(kind, message, _)| kind == "attempt" && message.contains("started"))
+    });
+    signal(&worker, "TERM");
+    let output = finish(worker);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("out/first.txt")).expect("first"),
+        "first",
+        "the running step finished and was applied"
+    );
+    assert!(!env.workspace().join("out/second.txt").exists());
+    assert_eq!(task_status(&env, &task), "queued", "put back in the queue");
+
+    let output = finish(spawn_worker(&env, &["--until-idle"]));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(task_status(&env, &task), "succeeded");
+    assert!(env.workspace().join("out/second.txt").exists());
+    assert_eq!(
+        scalar(
+            &env,
+            &format!("SELECT attempts FROM steps WHERE task_id = '{task}' AND step_id = 'first'")
+        ),
+        1,
+        "the first step did not run again"
+    );
+}
+
+#[test]
+fn a_worker_paused_past_its_lease_has_its_late_commit_refused() {
+    let env = Env::new();
+    let pipeline = guest_pipeline(
+        &env,
+        "slow.toml",
+        r#"{ action = "nap", iterations = 1500, path = "out/result.txt", text = "done" }"#,
+        "",
+    );
+    let task = submit(&env, &pipeline, &[]);
+    let paused = spawn_worker(&env, &["--lease", "1s"]);
+    wait_until("the step to start", Duration::from_secs(30), || {
+        event_kinds(&env, &task)
+            .iter()
+            .any(|(kind, message, _)| kind == "attempt" && message.contains("started"))
+    });
+    signal(&paused, "STOP");
+    std::thread::sleep(Duration::from_millis(1500));
+    let other = finish(spawn_worker(&env, &["--lease", "1s", "--until-idle"]));
+    assert!(other.status.success(), "{other:?}");
+    assert_eq!(task_status(&env, &task), "succeeded");
+
+    signal(&paused, "CONT");
+    wait_until(
+        "the late commit to be refused",
+        Duration::from_secs(30),
+        || {
+            event_kinds(&env, &task)
+                .iter()
+                .any(|(kind, _, _)| kind == "fenced")
+        },
+    );
+    signal(&paused, "TERM");
+    let output = finish(paused);
+    assert!(output.status.success(), "{output:?}");
+
+    assert_eq!(task_status(&env, &task), "succeeded");
+    assert_eq!(
+        scalar(
+            &env,
+            &format!(
+                "SELECT count(*) FROM attempts WHERE task_id = '{task}' AND status = 'succeeded'"
+            )
+        ),
+        1,
+        "the step was committed once"
+    );
+    let verify = env.run(&["verify", &task]);
+    assert_eq!(verify.code(), 0, "{verify}");
+}
