@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each thin: parse, call the library, print.
 
 mod cancel;
+mod gc;
 mod key;
 mod logs;
 mod plugin;
@@ -67,6 +68,7 @@ enum Command {
     Report(report::Args),
     Cancel(cancel::Args),
     Verify(verify::Args),
+    Gc(gc::Args),
     #[command(subcommand)]
     Key(key::Command),
     #[command(subcommand)]
@@ -91,6 +93,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(args, state),
         Command::Cancel(args) => cancel::run(args, state),
         Command::Verify(args) => verify::run(args, state),
+        Command::Gc(args) => gc::run(args, state),
         Command::Key(command) => key::run(command, state),
         Command::Plugin(command) => plugin::run(command, state),
     }

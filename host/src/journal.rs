@@ -3,7 +3,16 @@
 //!
 //! The connection sits behind a mutex; every method is one short statement or one
 //! transaction, so callers on async threads hold it only briefly.
+//!
+//! Durability: what a step committed (its record, artifacts and end), and a submitted task,
+//! are synced to disk before the call returns (`synchronous=FULL`). Bookkeeping around them
+//! (attempt starts, events, leases, heartbeats, checkpoints, applied marks, report digests,
+//! task ends) is written without waiting for the disk: it survives the process being killed
+//! at any instant, and becomes durable against power loss with the next synced commit, since
+//! the write-ahead log is synced in order. A power loss can so forget bookkeeping written
+//! after the last commit (an attempt that had not committed, a lease), never a commit.
 
+mod prune;
 mod queue;
 mod rows;
 mod schedules;
@@ -96,6 +105,36 @@ pub type Result<T, E = JournalError> = std::result::Result<T, E>;
 pub struct Journal {
     conn: Mutex<Connection>,
     path: PathBuf,
+    sync: Sync,
+}
+
+/// The connection, writing without waiting for the disk while held (see the module doc).
+struct Relaxed<'a> {
+    conn: MutexGuard<'a, Connection>,
+    restore: Option<&'static str>,
+}
+
+impl std::ops::Deref for Relaxed<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Relaxed<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Drop for Relaxed<'_> {
+    fn drop(&mut self) {
+        if let Some(level) = self.restore
+            && let Err(e) = self.conn.pragma_update(None, "synchronous", level)
+        {
+            tracing::error!("journal: cannot restore synchronous={level}: {e}");
+        }
+    }
 }
 
 impl Journal {
@@ -120,6 +159,7 @@ impl Journal {
         Ok(Journal {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
+            sync,
         })
     }
 
@@ -134,6 +174,17 @@ impl Journal {
         self.conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The connection for bookkeeping writes, which do not wait for the disk.
+    fn relaxed(&self) -> Relaxed<'_> {
+        let conn = self.conn();
+        let restore = (self.sync == Sync::Full
+            && conn
+                .pragma_update(None, "synchronous", Sync::Normal.pragma())
+                .is_ok())
+        .then_some(Sync::Full.pragma());
+        Relaxed { conn, restore }
     }
 
     /// Records a new task, running from now, with all its steps pending.
@@ -153,7 +204,7 @@ impl Journal {
         attempt: u32,
         fence: Option<&Lease>,
     ) -> Result<()> {
-        let mut conn = self.conn();
+        let mut conn = self.relaxed();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         queue::check_fence(&tx, task_id, fence)?;
         let now = crate::time_format::now();
@@ -305,7 +356,7 @@ impl Journal {
 
     /// Marks the changes of a step as applied to the workspace.
     pub fn mark_applied(&self, task_id: &str, step_id: &str) -> Result<()> {
-        self.conn().execute(
+        self.relaxed().execute(
             "DELETE FROM pending_applies WHERE task_id = ?1 AND step_id = ?2",
             params![task_id, step_id],
         )?;
@@ -393,7 +444,7 @@ impl Journal {
         signature: &str,
         key_id: &str,
     ) -> Result<()> {
-        self.conn().execute(
+        self.relaxed().execute(
             "INSERT INTO reports (task_id, blake3, signature, key_id) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (task_id) DO UPDATE SET blake3 = excluded.blake3, signature = excluded.signature,
                                                  key_id = excluded.key_id",
@@ -416,7 +467,7 @@ impl Journal {
 
     /// Marks the task running again (when resumed), clearing its end.
     pub fn reopen_task(&self, task_id: &str) -> Result<()> {
-        self.conn().execute(
+        self.relaxed().execute(
             "UPDATE tasks SET status = ?2, finished_at = NULL WHERE id = ?1",
             params![task_id, TaskStatus::Running.as_str()],
         )?;
@@ -431,7 +482,7 @@ impl Journal {
         status: TaskStatus,
         fence: Option<&Lease>,
     ) -> Result<()> {
-        let mut conn = self.conn();
+        let mut conn = self.relaxed();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         queue::check_fence(&tx, task_id, fence)?;
         tx.execute(
@@ -454,7 +505,7 @@ impl Journal {
 
     /// Appends an event to the task's log.
     pub fn append_event(&self, event: &NewEvent<'_>) -> Result<()> {
-        self.conn().execute(
+        self.relaxed().execute(
             "INSERT INTO events (task_id, step_id, attempt, at, kind, level, message, data)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
@@ -584,7 +635,7 @@ impl Journal {
 
     /// Writes a value of the task's key/value state.
     pub fn kv_set(&self, task_id: &str, key: &str, value: &[u8]) -> Result<()> {
-        self.conn().execute(
+        self.relaxed().execute(
             "INSERT INTO kv (task_id, key, value) VALUES (?1, ?2, ?3)
              ON CONFLICT (task_id, key) DO UPDATE SET value = excluded.value",
             params![task_id, key, value],
@@ -594,7 +645,7 @@ impl Journal {
 
     /// Saves the latest checkpoint of a step, replacing the previous one.
     pub fn save_checkpoint(&self, task_id: &str, step_id: &str, state: &[u8]) -> Result<()> {
-        self.conn().execute(
+        self.relaxed().execute(
             "INSERT INTO checkpoints (task_id, step_id, state, at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (task_id, step_id) DO UPDATE SET state = excluded.state, at = excluded.at",
             params![task_id, step_id, state, crate::time_format::now()],

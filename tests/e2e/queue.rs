@@ -452,3 +452,64 @@ fn a_worker_paused_past_its_lease_has_its_late_commit_refused() {
     let verify = env.run(&["verify", &task]);
     assert_eq!(verify.code(), 0, "{verify}");
 }
+
+#[test]
+fn gc_exports_the_evidence_of_finished_tasks_then_prunes_them_and_leaves_queued_ones() {
+    let env = Env::new();
+    let pipeline = guest_pipeline(
+        &env,
+        "w.toml",
+        r#"{ action = "write", path = "out/a.txt", text = "a" }"#,
+        "",
+    );
+    let finished = submit(&env, &pipeline, &[]);
+    let output = finish(spawn_worker(&env, &["--until-idle"]));
+    assert!(output.status.success(), "{output:?}");
+    let queued = submit(&env, &pipeline, &["--not-before", "1h"]);
+    std::thread::sleep(Duration::from_millis(20));
+
+    let dry = env.run(&["gc", "--older-than", "10ms", "--dry-run", "--json"]);
+    assert_eq!(dry.code(), 0, "{dry}");
+    let dry: serde_json::Value = serde_json::from_str(&dry.stdout()).expect("json");
+    assert_eq!(dry["would_prune"], serde_json::json!([finished]));
+    assert_eq!(
+        scalar(&env, "SELECT count(*) FROM tasks"),
+        2,
+        "dry run deletes nothing"
+    );
+
+    let gc = env.run(&["gc", "--older-than", "10ms"]);
+    assert_eq!(gc.code(), 0, "{gc}");
+    let archive = env.state().join("archive").join(&finished);
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(archive.join("report.json")).expect("archived report"),
+    )
+    .expect("json");
+    assert_eq!(report["status"], "succeeded");
+    let envelopes = std::fs::read_dir(&archive)
+        .expect("archive")
+        .filter(|e| {
+            e.as_ref().is_ok_and(|e| {
+                e.file_name().to_string_lossy().ends_with(".json") && e.file_name() != "report.json"
+            })
+        })
+        .count();
+    assert!(envelopes >= 1, "records exported as attestations");
+    assert_eq!(
+        scalar(
+            &env,
+            &format!("SELECT count(*) FROM tasks WHERE id = '{finished}'")
+        ),
+        0
+    );
+    assert_eq!(
+        scalar(
+            &env,
+            &format!("SELECT count(*) FROM events WHERE task_id = '{finished}'")
+        ),
+        0
+    );
+    assert_eq!(task_status(&env, &queued), "queued");
+    let bad = env.run(&["gc", "--older-than", "soon"]);
+    assert_eq!(bad.code(), 2, "{bad}");
+}

@@ -57,8 +57,18 @@ impl Cas {
     }
 
     /// Stores `bytes` and returns their digest. Writing is atomic: a blob is either whole or
-    /// absent, whatever happens to the process.
+    /// absent, whatever happens to the process; it is synced to disk before this returns.
     pub fn put(&self, bytes: &[u8]) -> Result<String, CasError> {
+        self.store(bytes, true)
+    }
+
+    /// Stores data derived from the journal (a report), which can be rebuilt from it: atomic
+    /// like [`Cas::put`], without waiting for the disk.
+    pub fn put_derived(&self, bytes: &[u8]) -> Result<String, CasError> {
+        self.store(bytes, false)
+    }
+
+    fn store(&self, bytes: &[u8], sync: bool) -> Result<String, CasError> {
         let digest = super::digest(bytes);
         let path = self.path_of(&digest);
         if path.exists() {
@@ -73,7 +83,9 @@ impl Cas {
         std::fs::create_dir_all(shard).map_err(fail)?;
         let mut tmp = tempfile_in(shard).map_err(fail)?;
         tmp.1.write_all(bytes).map_err(fail)?;
-        tmp.1.sync_all().map_err(fail)?;
+        if sync {
+            tmp.1.sync_all().map_err(fail)?;
+        }
         std::fs::rename(&tmp.0, &path).map_err(fail)?;
         Ok(digest)
     }

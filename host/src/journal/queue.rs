@@ -103,7 +103,7 @@ impl Journal {
     /// expired (its worker died), else the queued task that is due, highest priority first,
     /// oldest first. `None` when there is nothing to claim.
     pub fn claim(&self, owner: &str, ttl_ms: i64) -> Result<Option<Lease>> {
-        let mut conn = self.conn();
+        let mut conn = self.relaxed();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now_ms = now_ms();
         let expired: Option<(String, Option<String>, i64)> = tx
@@ -169,7 +169,7 @@ impl Journal {
 
     /// Extends a lease by `ttl_ms` from now. `false` if the lease is no longer current.
     pub fn heartbeat(&self, lease: &Lease, ttl_ms: i64) -> Result<bool> {
-        let changed = self.conn().execute(
+        let changed = self.relaxed().execute(
             "UPDATE tasks SET lease_expires = ?3
              WHERE id = ?1 AND lease_token = ?2 AND status = 'running'",
             params![lease.task_id, lease.token, now_ms() + ttl_ms],
@@ -180,7 +180,7 @@ impl Journal {
     /// Puts a task whose worker is shutting down back in the queue, to be resumed by the
     /// next claim. `false` if the lease was no longer current.
     pub fn release(&self, lease: &Lease, why: &str) -> Result<bool> {
-        let mut conn = self.conn();
+        let mut conn = self.relaxed();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let changed = tx.execute(
             "UPDATE tasks SET status = 'queued', lease_owner = NULL, lease_expires = NULL,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-/// Parses a duration: a whole number followed by `ms`, `s`, `m` or `h`.
+/// Parses a duration: a whole number followed by `ms`, `s`, `m`, `h` or `d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -11,16 +11,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number.parse().map_err(|_| {
-        format!("`{text}` is not a duration; write e.g. `500ms`, `60s`, `5m` or `1h`")
+        format!("`{text}` is not a duration; write e.g. `500ms`, `60s`, `5m`, `1h` or `7d`")
     })?;
     let millis = match unit.trim() {
         "ms" => Some(value),
         "s" => value.checked_mul(1_000),
         "m" => value.checked_mul(60_000),
         "h" => value.checked_mul(3_600_000),
+        "d" => value.checked_mul(86_400_000),
         _ => {
             return Err(format!(
-                "`{text}` has no known unit; write e.g. `500ms`, `60s`, `5m` or `1h`"
+                "`{text}` has no known unit; write e.g. `500ms`, `60s`, `5m`, `1h` or `7d`"
             ));
         }
     };

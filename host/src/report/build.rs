@@ -121,7 +121,7 @@ pub fn seal(
     report: &Report,
 ) -> Result<String, BuildError> {
     let value = serde_json::to_value(report).unwrap_or_default();
-    let digest = cas.put(canonical_json(&value).as_bytes())?;
+    let digest = cas.put_derived(canonical_json(&value).as_bytes())?;
     let hash = blake3::Hash::from_hex(&digest)
         .map(|h| *h.as_bytes())
         .unwrap_or_default();

@@ -1,0 +1,252 @@
+//! The background lane: drain rate of trivial one-step tasks at concurrency 1, 2 and 8
+//! against the same tasks run one after another in the foreground; latency from submit to
+//! the first step starting with an idle worker; and the cost of a claim with 100,000 tasks
+//! queued against 100, all in one run.
+//!
+//! `cargo bench --bench queue` (release). Prints a table and writes `target/bench/queue.json`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nightshift::journal::{Journal, NewStep, NewTask, QueueOptions, Sync};
+use nightshift::manifest::{LoadOptions, Plan};
+use nightshift::plugins::Catalog;
+use nightshift::runner::{Runner, Silent};
+use nightshift::sandbox::Sandbox;
+use nightshift::state::StateDir;
+use nightshift::worker::{Shutdown, Worker, WorkerOptions};
+
+mod common;
+
+use common::{HOSTILE_PLUGIN, median, save};
+
+const TASKS: usize = 300;
+const ROUNDS: usize = 3;
+
+/// A state directory, a runner over it and the trivial one-step plan.
+struct Bench {
+    _dir: tempfile::TempDir,
+    state: StateDir,
+    runner: Arc<Runner>,
+    plan: Plan,
+}
+
+fn bench() -> Bench {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = StateDir::open(&dir.path().join("state")).expect("state");
+    let workspace = dir.path().join("ws");
+    std::fs::create_dir_all(&workspace).expect("workspace");
+    let path = dir.path().join("trivial.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"trivial\"\n[[step]]\nid = \"s\"\nplugin = {HOSTILE_PLUGIN:?}\nparams = {{ action = \"noop\" }}\n"
+        ),
+    )
+    .expect("pipeline");
+    let catalog = Catalog::new(state.plugins_dir());
+    let plan = Plan::load(
+        &path,
+        &LoadOptions {
+            workspace: &workspace,
+            state_dir: state.root(),
+            params: &[],
+            catalog: &catalog,
+        },
+    )
+    .expect("plan");
+    let journal = Arc::new(Journal::open(&state.journal_path()).expect("journal"));
+    let sandbox = Arc::new(Sandbox::new(&state.compile_cache_dir()).expect("sandbox"));
+    let runner = Arc::new(Runner::new(state.clone(), journal, sandbox).expect("runner"));
+    Bench {
+        _dir: dir,
+        state,
+        runner,
+        plan,
+    }
+}
+
+fn options(concurrency: usize) -> WorkerOptions {
+    WorkerOptions {
+        concurrency,
+        until_idle: true,
+        ..WorkerOptions::default()
+    }
+}
+
+/// Tasks per second a worker drains at `concurrency`.
+fn drain(runtime: &tokio::runtime::Runtime, concurrency: usize) -> f64 {
+    let rates = (0..ROUNDS)
+        .map(|_| {
+            let b = bench();
+            // Warm the compile cache, so every figure is for a precompiled component.
+            runtime
+                .block_on(b.runner.run(&b.plan, Arc::new(Silent)))
+                .expect("warm-up");
+            for _ in 0..TASKS {
+                b.runner
+                    .submit(&b.plan, &QueueOptions::default())
+                    .expect("submit");
+            }
+            let worker = Worker::new(Arc::clone(&b.runner), b.state.clone(), options(concurrency));
+            let (_tx, rx) = tokio::sync::watch::channel(Shutdown::No);
+            let started = Instant::now();
+            let summary = runtime.block_on(worker.run(rx)).expect("worker");
+            assert_eq!(summary.finished, TASKS as u64, "every task finished");
+            TASKS as f64 / started.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(rates)
+}
+
+/// Tasks per second run one after another in the foreground: the same work without a queue.
+fn foreground(runtime: &tokio::runtime::Runtime) -> f64 {
+    let rates = (0..ROUNDS)
+        .map(|_| {
+            let b = bench();
+            runtime
+                .block_on(b.runner.run(&b.plan, Arc::new(Silent)))
+                .expect("warm-up");
+            let started = Instant::now();
+            for _ in 0..TASKS {
+                runtime
+                    .block_on(b.runner.run(&b.plan, Arc::new(Silent)))
+                    .expect("run");
+            }
+            TASKS as f64 / started.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(rates)
+}
+
+/// Milliseconds from submit to the first attempt starting, with an idle worker waiting.
+fn submit_to_start() -> f64 {
+    let b = bench();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime
+        .block_on(b.runner.run(&b.plan, Arc::new(Silent)))
+        .expect("warm-up");
+    let (tx, rx) = tokio::sync::watch::channel(Shutdown::No);
+    let worker = Worker::new(
+        Arc::clone(&b.runner),
+        b.state.clone(),
+        WorkerOptions {
+            poll: Duration::from_secs(5),
+            ..WorkerOptions::default()
+        },
+    );
+    let handle = runtime.spawn(async move { worker.run(rx).await });
+    // The worker binds its wake socket as it starts.
+    std::thread::sleep(Duration::from_millis(200));
+    let watcher = Journal::open(&b.state.journal_path()).expect("journal");
+    let mut latencies = Vec::new();
+    for _ in 0..40 {
+        let started = Instant::now();
+        let task = b
+            .runner
+            .submit(&b.plan, &QueueOptions::default())
+            .expect("submit")
+            .task_id;
+        nightshift::worker::wake_workers(&b.state);
+        loop {
+            let steps = watcher.steps(&task).expect("steps");
+            if steps.iter().any(|s| s.attempts > 0) {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        while watcher
+            .find_task(&task)
+            .expect("task")
+            .finished_at
+            .is_none()
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = tx.send(Shutdown::Now);
+    let _ = runtime.block_on(handle);
+    median(latencies)
+}
+
+/// Microseconds per claim with `queued` tasks waiting.
+fn claim_cost(queued: usize) -> f64 {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal =
+        Journal::open_with(&dir.path().join("journal.db"), Sync::Normal).expect("journal");
+    let steps = vec![NewStep {
+        step_id: "s",
+        kind: "plugin",
+        plugin: "p",
+        plugin_digest: "d",
+        is_check: false,
+    }];
+    for i in 0..queued {
+        let id = format!("{i:032}");
+        let task = NewTask {
+            id: &id,
+            pipeline: "p",
+            pipeline_path: "p.toml",
+            pipeline_digest: "d",
+            workspace: "/ws",
+            params: "{}",
+            pipeline_text: "",
+            steps: steps.clone(),
+        };
+        journal
+            .submit_task(&task, &QueueOptions::default())
+            .expect("submit");
+    }
+    let claims = 50;
+    let started = Instant::now();
+    for _ in 0..claims {
+        journal
+            .claim("bench", 60_000)
+            .expect("claim")
+            .expect("a task");
+    }
+    started.elapsed().as_secs_f64() * 1e6 / claims as f64
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let baseline = foreground(&runtime);
+    let mut rows = Vec::new();
+    println!("trivial one-step tasks, {TASKS} per round, median of {ROUNDS} rounds");
+    println!("{:<34} {:>10} {:>8}", "", "tasks/s", "ratio");
+    println!(
+        "{:<34} {:>10.0} {:>8}",
+        "foreground, one after another", baseline, "1.00x"
+    );
+    for concurrency in [1, 2, 8] {
+        let rate = drain(&runtime, concurrency);
+        println!(
+            "{:<34} {:>10.0} {:>7.2}x",
+            format!("worker, concurrency {concurrency}"),
+            rate,
+            rate / baseline
+        );
+        rows.push(serde_json::json!({ "concurrency": concurrency, "tasks_per_s": rate, "ratio_to_foreground": rate / baseline }));
+    }
+    drop(runtime);
+    let latency = submit_to_start();
+    println!("submit to first step, idle worker: {latency:.2} ms (median of 40)");
+    let small = claim_cost(100);
+    let large = claim_cost(100_000);
+    println!(
+        "claim: {small:.0} µs with 100 queued, {large:.0} µs with 100,000 queued ({:.2}x)",
+        large / small
+    );
+    save(
+        "queue",
+        &serde_json::json!({
+            "tasks": TASKS,
+            "foreground_tasks_per_s": baseline,
+            "drain": rows,
+            "submit_to_start_ms": latency,
+            "claim_us": { "queued_100": small, "queued_100000": large, "ratio": large / small },
+        }),
+    );
+}
