@@ -20,8 +20,10 @@ mod common;
 
 use common::{HOSTILE_PLUGIN, median, save};
 
-const TASKS: usize = 300;
-const ROUNDS: usize = 3;
+/// Tasks per round and rounds (fewer in a quick pass).
+fn sizes() -> (usize, usize) {
+    if common::quick() { (30, 1) } else { (300, 3) }
+}
 
 /// A state directory, a runner over it and the trivial one-step plan.
 struct Bench {
@@ -32,6 +34,11 @@ struct Bench {
 }
 
 fn bench() -> Bench {
+    bench_of("{ action = \"noop\" }", "")
+}
+
+/// A bench whose one step runs the test guest with `params` and `grants`.
+fn bench_of(params: &str, grants: &str) -> Bench {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = StateDir::open(&dir.path().join("state")).expect("state");
     let workspace = dir.path().join("ws");
@@ -40,7 +47,7 @@ fn bench() -> Bench {
     std::fs::write(
         &path,
         format!(
-            "name = \"trivial\"\n[[step]]\nid = \"s\"\nplugin = {HOSTILE_PLUGIN:?}\nparams = {{ action = \"noop\" }}\n"
+            "name = \"trivial\"\n[[step]]\nid = \"s\"\nplugin = {HOSTILE_PLUGIN:?}\nparams = {params}\n{grants}\n"
         ),
     )
     .expect("pipeline");
@@ -76,14 +83,15 @@ fn options(concurrency: usize) -> WorkerOptions {
 
 /// Tasks per second a worker drains at `concurrency`.
 fn drain(runtime: &tokio::runtime::Runtime, concurrency: usize) -> f64 {
-    let rates = (0..ROUNDS)
+    let (tasks, rounds) = sizes();
+    let rates = (0..rounds)
         .map(|_| {
             let b = bench();
             // Warm the compile cache, so every figure is for a precompiled component.
             runtime
                 .block_on(b.runner.run(&b.plan, Arc::new(Silent)))
                 .expect("warm-up");
-            for _ in 0..TASKS {
+            for _ in 0..tasks {
                 b.runner
                     .submit(&b.plan, &QueueOptions::default())
                     .expect("submit");
@@ -92,8 +100,8 @@ fn drain(runtime: &tokio::runtime::Runtime, concurrency: usize) -> f64 {
             let (_tx, rx) = tokio::sync::watch::channel(Shutdown::No);
             let started = Instant::now();
             let summary = runtime.block_on(worker.run(rx)).expect("worker");
-            assert_eq!(summary.finished, TASKS as u64, "every task finished");
-            TASKS as f64 / started.elapsed().as_secs_f64()
+            assert_eq!(summary.finished, tasks as u64, "every task finished");
+            tasks as f64 / started.elapsed().as_secs_f64()
         })
         .collect();
     median(rates)
@@ -101,19 +109,20 @@ fn drain(runtime: &tokio::runtime::Runtime, concurrency: usize) -> f64 {
 
 /// Tasks per second run one after another in the foreground: the same work without a queue.
 fn foreground(runtime: &tokio::runtime::Runtime) -> f64 {
-    let rates = (0..ROUNDS)
+    let (tasks, rounds) = sizes();
+    let rates = (0..rounds)
         .map(|_| {
             let b = bench();
             runtime
                 .block_on(b.runner.run(&b.plan, Arc::new(Silent)))
                 .expect("warm-up");
             let started = Instant::now();
-            for _ in 0..TASKS {
+            for _ in 0..tasks {
                 runtime
                     .block_on(b.runner.run(&b.plan, Arc::new(Silent)))
                     .expect("run");
             }
-            TASKS as f64 / started.elapsed().as_secs_f64()
+            tasks as f64 / started.elapsed().as_secs_f64()
         })
         .collect();
     median(rates)
@@ -140,7 +149,7 @@ fn submit_to_start() -> f64 {
     std::thread::sleep(Duration::from_millis(200));
     let watcher = Journal::open(&b.state.journal_path()).expect("journal");
     let mut latencies = Vec::new();
-    for _ in 0..40 {
+    for _ in 0..if common::quick() { 5 } else { 40 } {
         let started = Instant::now();
         let task = b
             .runner
@@ -169,6 +178,35 @@ fn submit_to_start() -> f64 {
     let _ = tx.send(Shutdown::Now);
     let _ = runtime.block_on(handle);
     median(latencies)
+}
+
+/// Resident memory per running step: a worker at concurrency `steps` runs that many steps
+/// that sleep, and the process's peak resident memory is compared with before.
+fn memory_per_step(steps: usize) -> f64 {
+    let b = bench_of(
+        "{ action = \"nap\", iterations = 1500 }",
+        "grants = { clocks = \"real\" }",
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime
+        .block_on(b.runner.run(&b.plan, Arc::new(Silent)))
+        .expect("warm-up");
+    for _ in 0..steps {
+        b.runner
+            .submit(&b.plan, &QueueOptions::default())
+            .expect("submit");
+    }
+    let before = common::rss_bytes();
+    let worker = Worker::new(Arc::clone(&b.runner), b.state.clone(), options(steps));
+    let (_tx, rx) = tokio::sync::watch::channel(Shutdown::No);
+    let handle = runtime.spawn(async move { worker.run(rx).await });
+    let mut peak = before;
+    while !handle.is_finished() {
+        peak = peak.max(common::rss_bytes());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = runtime.block_on(handle);
+    peak.saturating_sub(before) as f64 / steps as f64
 }
 
 /// Microseconds per claim with `queued` tasks waiting.
@@ -211,10 +249,11 @@ fn claim_cost(queued: usize) -> f64 {
 }
 
 fn main() {
+    let (tasks, rounds) = sizes();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let baseline = foreground(&runtime);
     let mut rows = Vec::new();
-    println!("trivial one-step tasks, {TASKS} per round, median of {ROUNDS} rounds");
+    println!("trivial one-step tasks, {tasks} per round, median of {rounds} rounds");
     println!("{:<34} {:>10} {:>8}", "", "tasks/s", "ratio");
     println!(
         "{:<34} {:>10.0} {:>8}",
@@ -232,21 +271,28 @@ fn main() {
     }
     drop(runtime);
     let latency = submit_to_start();
-    println!("submit to first step, idle worker: {latency:.2} ms (median of 40)");
-    let small = claim_cost(100);
-    let large = claim_cost(100_000);
+    println!("submit to first step, idle worker: {latency:.2} ms (median)");
+    let per_step = memory_per_step(8);
     println!(
-        "claim: {small:.0} µs with 100 queued, {large:.0} µs with 100,000 queued ({:.2}x)",
+        "resident memory per running step (8 at once): {:.1} MiB",
+        per_step / (1u64 << 20) as f64
+    );
+    let small = claim_cost(100);
+    let many = if common::quick() { 1_000 } else { 100_000 };
+    let large = claim_cost(many);
+    println!(
+        "claim: {small:.0} µs with 100 queued, {large:.0} µs with {many} queued ({:.2}x)",
         large / small
     );
     save(
         "queue",
         &serde_json::json!({
-            "tasks": TASKS,
+            "tasks": tasks,
             "foreground_tasks_per_s": baseline,
             "drain": rows,
             "submit_to_start_ms": latency,
-            "claim_us": { "queued_100": small, "queued_100000": large, "ratio": large / small },
+            "memory_per_running_step_bytes": per_step,
+            "claim_us": { "queued_100": small, "queued_many": large, "many": many, "ratio": large / small },
         }),
     );
 }

@@ -3,6 +3,7 @@
 
 mod canonical;
 mod cas;
+mod hashing;
 pub mod intoto;
 mod keys;
 pub mod record;
@@ -10,6 +11,7 @@ pub mod verify;
 
 pub use canonical::canonical_json;
 pub use cas::{Cas, CasError};
+pub use hashing::{FileDigest, digest_file, digest_files};
 pub use keys::{KeyError, PublicKey, Signer, decode_hex, hex};
 
 /// The blake3 digest of `bytes`, as lower-case hex.

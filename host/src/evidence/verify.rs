@@ -232,9 +232,11 @@ pub fn verify_task(
         );
     }
     let workspace = Path::new(&task.workspace);
-    for (path, (body, expected)) in last {
-        let actual = match std::fs::read(workspace.join(path)) {
-            Ok(bytes) => Some(super::digest(&bytes)),
+    let files: Vec<_> = last.keys().map(|path| workspace.join(path)).collect();
+    let digests = super::digest_files(&files);
+    for ((path, (body, expected)), digest) in last.into_iter().zip(digests) {
+        let actual = match digest {
+            Ok((digest, _)) => Some(digest),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => Some(format!("unreadable: {e}")),
         };
