@@ -513,3 +513,50 @@ fn gc_exports_the_evidence_of_finished_tasks_then_prunes_them_and_leaves_queued_
     let bad = env.run(&["gc", "--older-than", "soon"]);
     assert_eq!(bad.code(), 2, "{bad}");
 }
+
+#[test]
+fn status_shows_a_running_task_with_its_progress_and_logs_follow_ends_with_the_task() {
+    let env = Env::new();
+    let pipeline = guest_pipeline(
+        &env,
+        "nap.toml",
+        r#"{ action = "nap", iterations = 2000 }"#,
+        "",
+    );
+    let task = submit(&env, &pipeline, &[]);
+    let follow = env
+        .command(&["logs", &task, "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("logs --follow");
+    let worker = spawn_worker(&env, &[]);
+    let mut status = serde_json::Value::Null;
+    wait_until("progress to show", Duration::from_secs(30), || {
+        let run = env.run(&["status", &task, "--json"]);
+        status = serde_json::from_str(&run.stdout()).expect("json");
+        status[0]["progress"]["done"]
+            .as_u64()
+            .is_some_and(|d| d > 0)
+    });
+    let shown = &status[0];
+    assert_eq!(shown["status"], "running", "{status:#}");
+    assert_eq!(shown["current_step"], "work", "{status:#}");
+    assert_eq!(shown["attempt"], 1, "{status:#}");
+    assert_eq!(shown["progress"]["total"], 2000, "{status:#}");
+    assert!(
+        shown["worker"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("worker-"))
+    );
+    let table = env.run(&["status"]);
+    assert!(table.stdout().contains("% napping"), "{table}");
+
+    let output = follow.wait_with_output().expect("logs --follow ends");
+    assert!(output.status.success(), "{output:?}");
+    let streamed = String::from_utf8_lossy(&output.stdout);
+    assert!(streamed.contains("attempt 1 succeeded"), "{streamed}");
+    assert_eq!(task_status(&env, &task), "succeeded");
+    signal(&worker, "TERM");
+    let _ = finish(worker);
+}

@@ -4,7 +4,7 @@
 //! `read` (`params.path`), `write` (`params.path`, `params.text`), `append` (a line
 //! `params.text` to `params.path`), `flaky` (fails, retryably, until attempt
 //! `params.iterations`), `nap` (writes `params.path` if given, then sleeps
-//! `params.iterations` milliseconds), `env` (`params.name`), and
+//! `params.iterations` milliseconds, reporting progress), `env` (`params.name`), and
 //! `work`: a deterministic computation of `params.iterations` rounds that checkpoints as it
 //! goes and resumes from its checkpoint, then writes `params.files`, appends to
 //! `params.append` and deletes `params.delete`; its result is the same however often it is
@@ -65,7 +65,10 @@ fn run(input: Input<Params>) -> Result<Output, Error> {
                 std::fs::write(&p.path, &p.text)
                     .map_err(|e| Error::fatal(format!("write {}: {e}", p.path)))?;
             }
-            std::thread::sleep(Duration::from_millis(p.iterations));
+            for slice in 0..10 {
+                nightshift_plugin_sdk::progress(slice * p.iterations / 10, p.iterations, "napping");
+                std::thread::sleep(Duration::from_millis(p.iterations / 10));
+            }
             Ok(Output::new(format!("napped {} ms", p.iterations)))
         }
         "fail" => Err(Error::fatal("asked to fail")),
