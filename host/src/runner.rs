@@ -435,6 +435,19 @@ impl Runner {
         Ok(true)
     }
 
+    /// Settles a background task cancelled while queued: applies what an earlier worker
+    /// committed but did not apply, and records the attempts it left open as interrupted, so
+    /// its evidence is complete.
+    pub async fn settle_cancelled(&self, task_id: &str) -> Result<(), RunError> {
+        let task = self.journal.find_task(task_id)?;
+        let guard = Guard {
+            task_id: &task.id,
+            fence: None,
+            control: &Control::default(),
+        };
+        self.recover(&guard, Path::new(&task.workspace)).await
+    }
+
     /// Applies committed changes left unapplied, and records attempts whose process stopped.
     async fn recover(&self, guard: &Guard<'_>, workspace: &Path) -> Result<(), RunError> {
         let task_id = guard.task_id;

@@ -335,6 +335,7 @@ fn a_queued_task_cancelled_never_starts_and_an_idempotency_key_queues_once() {
 
     let cancel = env.run(&["cancel", &first]);
     assert_eq!(cancel.code(), 0, "{cancel}");
+    assert!(cancel.stdout().contains("cancelled"), "{cancel}");
     let output = finish(spawn_worker(&env, &["--until-idle"]));
     assert!(output.status.success(), "{output:?}");
     assert_eq!(task_status(&env, &first), "cancelled");
@@ -559,4 +560,51 @@ fn status_shows_a_running_task_with_its_progress_and_logs_follow_ends_with_the_t
     assert_eq!(task_status(&env, &task), "succeeded");
     signal(&worker, "TERM");
     let _ = finish(worker);
+}
+
+#[test]
+fn a_second_sigterm_stops_the_running_step_at_once_and_puts_the_task_back() {
+    let env = Env::new();
+    let pipeline = guest_pipeline(
+        &env,
+        "long.toml",
+        r#"{ action = "nap", iterations = 60000, path = "out/partial.txt", text = "half" }"#,
+        "",
+    );
+    let task = submit(&env, &pipeline, &[]);
+    let worker = spawn_worker(&env, &[]);
+    wait_until("the step to start", Duration::from_secs(30), || {
+        event_kinds(&env, &task)
+            .iter()
+            .any(|(kind, message, _)| kind == "attempt" && message.contains("started"))
+    });
+    signal(&worker, "TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    let second = Instant::now();
+    signal(&worker, "TERM");
+    let output = finish(worker);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        second.elapsed() < Duration::from_secs(5),
+        "stopped in {:?}",
+        second.elapsed()
+    );
+    assert_eq!(task_status(&env, &task), "queued", "put back in the queue");
+    assert!(!env.workspace().join("out/partial.txt").exists());
+    let cancel = env.run(&["cancel", &task]);
+    assert_eq!(cancel.code(), 0, "{cancel}");
+    assert_eq!(task_status(&env, &task), "cancelled");
+    // The attempt the stopped step left open is recorded as interrupted.
+    let verify = env.run(&["verify", &task]);
+    assert_eq!(verify.code(), 0, "{verify}");
+    assert_eq!(
+        scalar(
+            &env,
+            &format!(
+                "SELECT count(*) FROM records WHERE task_id = '{task}'
+                 AND json_extract(body, '$.outcome.status') = 'interrupted'"
+            )
+        ),
+        1
+    );
 }

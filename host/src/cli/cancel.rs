@@ -23,8 +23,13 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     let state = super::open_state(state)?;
     let (journal, runner) = super::open_runner(&state)?;
     let task = journal.find_task(&args.task)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     if task.status == TaskStatus::Queued && journal.cancel_queued(&task.id)? {
-        println!("task {} cancelled; it never started", task.id);
+        // A task put back in the queue may have run before: complete its evidence.
+        runtime.block_on(runner.settle_cancelled(&task.id))?;
+        println!("task {} cancelled; it will not start", task.id);
         return Ok(ExitCode::SUCCESS);
     }
     let task = journal.find_task(&task.id)?;
@@ -37,9 +42,6 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     }
     journal.request_cancel(&task.id)?;
     if !task.background {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         if runtime.block_on(runner.cancel_stopped(&task.id))? {
             println!("task {} cancelled", task.id);
             return Ok(ExitCode::SUCCESS);
