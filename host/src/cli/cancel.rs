@@ -41,11 +41,9 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
     journal.request_cancel(&task.id)?;
-    if !task.background {
-        if runtime.block_on(runner.cancel_stopped(&task.id))? {
-            println!("task {} cancelled", task.id);
-            return Ok(ExitCode::SUCCESS);
-        }
+    if !task.background && runtime.block_on(runner.cancel_stopped(&task.id))? {
+        println!("task {} cancelled", task.id);
+        return Ok(ExitCode::SUCCESS);
     }
     let deadline = Instant::now() + Duration::from_secs(args.wait);
     while Instant::now() < deadline {
