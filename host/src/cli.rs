@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use nightshift::evidence::{Cas, Signer};
 use nightshift::journal::{Journal, JournalError, TaskStatus};
-use nightshift::manifest::ManifestError;
+use nightshift::manifest::{ManifestError, Plan};
 use nightshift::runner::{Observer, Runner, Silent, TaskOutcome};
 use nightshift::sandbox::Sandbox;
 use nightshift::state::StateDir;
@@ -106,6 +106,23 @@ pub(crate) fn open_state(state: Option<PathBuf>) -> anyhow::Result<StateDir> {
         None => StateDir::default_location()?,
     };
     Ok(StateDir::open(&root)?)
+}
+
+/// Reads and checks the pipeline at `pipeline`, run in `workspace` with `params`.
+pub(crate) fn load_plan(
+    state: &StateDir,
+    pipeline: &std::path::Path,
+    workspace: &std::path::Path,
+    params: &[(String, String)],
+) -> Result<Plan, ManifestError> {
+    let catalog = nightshift::plugins::Catalog::new(state.plugins_dir());
+    let options = nightshift::manifest::LoadOptions {
+        workspace,
+        state_dir: state.root(),
+        params,
+        catalog: &catalog,
+    };
+    Plan::load(pipeline, &options)
 }
 
 /// Opens the journal of a state directory.

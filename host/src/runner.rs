@@ -86,6 +86,54 @@ pub enum RunError {
     },
 }
 
+/// Errors reading back the pipeline a task was started with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredPlanError {
+    /// The task was recorded without its pipeline text.
+    #[error("task {0} has no stored pipeline to run from")]
+    Missing(String),
+    /// The stored parameters are not a JSON object of strings.
+    #[error("task {task}: stored params: {source}")]
+    Params {
+        /// The task.
+        task: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// The stored pipeline no longer checks (a plugin was removed, a grant now escapes...).
+    #[error("the pipeline no longer loads: {0}")]
+    Manifest(#[from] crate::manifest::ManifestError),
+}
+
+/// The plan of a recorded task: its stored pipeline text and params, checked again now.
+pub fn stored_plan(
+    state: &StateDir,
+    task: &crate::journal::TaskRow,
+) -> Result<Plan, StoredPlanError> {
+    let text = task
+        .pipeline_text
+        .clone()
+        .ok_or_else(|| StoredPlanError::Missing(task.id.clone()))?;
+    let params: std::collections::BTreeMap<String, String> = serde_json::from_str(&task.params)
+        .map_err(|source| StoredPlanError::Params {
+            task: task.id.clone(),
+            source,
+        })?;
+    let params: Vec<_> = params.into_iter().collect();
+    let catalog = crate::plugins::Catalog::new(state.plugins_dir());
+    let options = crate::manifest::LoadOptions {
+        workspace: Path::new(&task.workspace),
+        state_dir: state.root(),
+        params: &params,
+        catalog: &catalog,
+    };
+    Ok(Plan::parse(
+        Path::new(&task.pipeline_path),
+        text.into_bytes(),
+        &options,
+    )?)
+}
+
 /// Watches a task run, e.g. to draw progress on a terminal.
 pub trait Observer: Send + Sync {
     /// Step `index` (from 0) of `total` starts.

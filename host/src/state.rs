@@ -109,20 +109,7 @@ impl StateDir {
     /// The lock is released when the returned guard is dropped or the process dies.
     pub fn lock_task(&self, task_id: &str) -> Result<Option<TaskLock>, StateError> {
         let path = self.root.join("locks").join(format!("{task_id}.lock"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| StateError::Create {
-                path: path.clone(),
-                source,
-            })?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(TaskLock { _file: file })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(source)) => Err(StateError::Create { path, source }),
-        }
+        Ok(try_lock_file(&path)?.map(|file| TaskLock { _file: file }))
     }
 
     /// Takes the lock under which changes are committed to and applied in `workspace`, by any
@@ -137,20 +124,7 @@ impl StateDir {
             .root
             .join("locks")
             .join(format!("workspace-{}.lock", &key[..32]));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| StateError::Create {
-                path: path.clone(),
-                source,
-            })?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(WorkspaceLock { _file: file })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(source)) => Err(StateError::Lock { path, source }),
-        }
+        Ok(try_lock_file(&path)?.map(|file| WorkspaceLock { _file: file }))
     }
 
     /// Whether a live process runs the task: a foreground process holding its lock, or a
@@ -173,4 +147,26 @@ pub struct TaskLock {
 #[derive(Debug)]
 pub struct WorkspaceLock {
     _file: std::fs::File,
+}
+
+/// Opens (creating) the lock file at `path` and takes its exclusive lock; `None` if another
+/// open file holds it.
+fn try_lock_file(path: &Path) -> Result<Option<std::fs::File>, StateError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|source| StateError::Lock {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(source)) => Err(StateError::Lock {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }

@@ -11,7 +11,6 @@
 
 mod wake;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +20,7 @@ use tokio::task::JoinSet;
 pub use wake::wake_workers;
 
 use crate::journal::{Journal, JournalError, Lease, NewEvent, TaskStatus};
-use crate::manifest::{LoadOptions, Plan};
-use crate::plugins::Catalog;
+use crate::manifest::Plan;
 use crate::runner::{Control, RunError, Runner, Silent};
 use crate::state::StateDir;
 use wake::WakeSocket;
@@ -343,21 +341,7 @@ fn ended_by(journal: &Journal, lease: &Lease, error: &RunError) -> Ended {
 /// The task's pipeline as it was submitted, checked again for this run.
 fn load_plan(journal: &Journal, state: &StateDir, task_id: &str) -> Result<Plan, String> {
     let task = journal.find_task(task_id).map_err(|e| e.to_string())?;
-    let text = task
-        .pipeline_text
-        .ok_or_else(|| format!("task {task_id} has no stored pipeline"))?;
-    let params: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(&task.params).map_err(|e| format!("stored params: {e}"))?;
-    let params: Vec<_> = params.into_iter().collect();
-    let catalog = Catalog::new(state.plugins_dir());
-    let options = LoadOptions {
-        workspace: Path::new(&task.workspace),
-        state_dir: state.root(),
-        params: &params,
-        catalog: &catalog,
-    };
-    Plan::parse(Path::new(&task.pipeline_path), text.into_bytes(), &options)
-        .map_err(|e| format!("the pipeline no longer loads: {e}"))
+    crate::runner::stored_plan(state, &task).map_err(|e| e.to_string())
 }
 
 /// Extends the lease every third of its length; on losing it, stops the running step.

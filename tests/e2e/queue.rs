@@ -97,6 +97,19 @@ fn event_kinds(env: &Env, task: &str) -> Vec<(String, String, Option<String>)> {
         .expect("rows")
 }
 
+/// Waits until the task's first attempt has started.
+fn wait_for_first_attempt(env: &Env, task: &str) {
+    wait_until(
+        "the first attempt to start",
+        Duration::from_secs(30),
+        || {
+            event_kinds(env, task)
+                .iter()
+                .any(|(kind, message, _)| kind == "attempt" && message.contains("started"))
+        },
+    );
+}
+
 fn finish(child: Child) -> std::process::Output {
     child.wait_with_output().expect("worker output")
 }
@@ -295,11 +308,7 @@ fn a_cancelled_running_task_stops_within_a_second_and_changes_nothing() {
     );
     let task = submit(&env, &pipeline, &[]);
     let worker = spawn_worker(&env, &[]);
-    wait_until("the step to start", Duration::from_secs(30), || {
-        event_kinds(&env, &task)
-            .iter()
-            .any(|(kind, message, _)| kind == "attempt" && message.contains("started"))
-    });
+    wait_for_first_attempt(&env, &task);
     std::thread::sleep(Duration::from_millis(300));
     let asked = Instant::now();
     let cancel = env.run(&["cancel", &task]);
@@ -373,11 +382,7 @@ grants = {{ write = ["out"] }}
     );
     let task = submit(&env, &pipeline, &[]);
     let worker = spawn_worker(&env, &[]);
-    wait_until("the first step to start", Duration::from_secs(30), || {
-        event_kinds(&env, &task)
-            .iter()
-            .any(|(kind, message, _)| kind == "attempt" && message.contains("started"))
-    });
+    wait_for_first_attempt(&env, &task);
     signal(&worker, "TERM");
     let output = finish(worker);
     assert!(output.status.success(), "{output:?}");
@@ -414,11 +419,7 @@ fn a_worker_paused_past_its_lease_has_its_late_commit_refused() {
     );
     let task = submit(&env, &pipeline, &[]);
     let paused = spawn_worker(&env, &["--lease", "1s"]);
-    wait_until("the step to start", Duration::from_secs(30), || {
-        event_kinds(&env, &task)
-            .iter()
-            .any(|(kind, message, _)| kind == "attempt" && message.contains("started"))
-    });
+    wait_for_first_attempt(&env, &task);
     signal(&paused, "STOP");
     std::thread::sleep(Duration::from_millis(1500));
     let other = finish(spawn_worker(&env, &["--lease", "1s", "--until-idle"]));
@@ -573,11 +574,7 @@ fn a_second_sigterm_stops_the_running_step_at_once_and_puts_the_task_back() {
     );
     let task = submit(&env, &pipeline, &[]);
     let worker = spawn_worker(&env, &[]);
-    wait_until("the step to start", Duration::from_secs(30), || {
-        event_kinds(&env, &task)
-            .iter()
-            .any(|(kind, message, _)| kind == "attempt" && message.contains("started"))
-    });
+    wait_for_first_attempt(&env, &task);
     signal(&worker, "TERM");
     std::thread::sleep(Duration::from_millis(200));
     let second = Instant::now();

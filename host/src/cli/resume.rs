@@ -1,11 +1,7 @@
 //! `nightshift resume`: continues an interrupted task from what its journal says happened.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-
-use anyhow::Context as _;
-use nightshift::manifest::{LoadOptions, Plan};
-use nightshift::plugins::Catalog;
 
 /// Continue an interrupted task from its first step without a committed success
 ///
@@ -25,21 +21,7 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
     let state = super::open_state(state)?;
     let (journal, runner) = super::open_runner(&state)?;
     let task = journal.find_task(&args.task)?;
-    let text = task
-        .pipeline_text
-        .clone()
-        .with_context(|| format!("task {} has no stored pipeline to resume from", task.id))?;
-    let params: std::collections::BTreeMap<String, String> = serde_json::from_str(&task.params)
-        .with_context(|| format!("task {}: stored params", task.id))?;
-    let params: Vec<_> = params.into_iter().collect();
-    let catalog = Catalog::new(state.plugins_dir());
-    let options = LoadOptions {
-        workspace: Path::new(&task.workspace),
-        state_dir: state.root(),
-        params: &params,
-        catalog: &catalog,
-    };
-    let plan = Plan::parse(Path::new(&task.pipeline_path), text.into_bytes(), &options)?;
+    let plan = nightshift::runner::stored_plan(&state, &task)?;
 
     let observer = super::observer(args.json, plan.steps.len());
     let runtime = tokio::runtime::Builder::new_multi_thread()

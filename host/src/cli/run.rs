@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use nightshift::journal::{Journal, TaskStatus};
-use nightshift::manifest::{LoadOptions, Plan};
-use nightshift::plugins::Catalog;
+use nightshift::manifest::Plan;
 use nightshift::state::StateDir;
 
 /// Run a pipeline now, in the foreground, and print what happened
@@ -39,14 +38,7 @@ pub(crate) fn parse_param(text: &str) -> Result<(String, String), String> {
 
 pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
-    let catalog = Catalog::new(state.plugins_dir());
-    let options = LoadOptions {
-        workspace: &args.workspace,
-        state_dir: state.root(),
-        params: &args.params,
-        catalog: &catalog,
-    };
-    let plan = Plan::load(&args.pipeline, &options)?;
+    let plan = super::load_plan(&state, &args.pipeline, &args.workspace, &args.params)?;
     let (journal, runner) = super::open_runner(&state)?;
     warn_about_interrupted(&journal, &state, &plan)?;
 

@@ -4,8 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use nightshift::journal::ScheduleRow;
-use nightshift::manifest::{LoadOptions, Plan};
-use nightshift::plugins::Catalog;
 use nightshift::schedule::{Cadence, Overlap};
 use nightshift::time_format::{from_ms, now, now_ms};
 
@@ -97,14 +95,7 @@ pub(crate) fn run(command: Command, state: Option<PathBuf>) -> anyhow::Result<Ex
                         .map_err(|e| UsageError(format!("--catch-up-window: {e}")))
                 })
                 .transpose()?;
-            let catalog = Catalog::new(state.plugins_dir());
-            let options = LoadOptions {
-                workspace: &args.workspace,
-                state_dir: state.root(),
-                params: &args.params,
-                catalog: &catalog,
-            };
-            let plan = Plan::load(&args.pipeline, &options)?;
+            let plan = super::load_plan(&state, &args.pipeline, &args.workspace, &args.params)?;
             let source = std::path::absolute(&args.pipeline)?;
             let row = ScheduleRow {
                 name: args.name.clone(),

@@ -4,8 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use nightshift::journal::QueueOptions;
-use nightshift::manifest::{LoadOptions, Plan};
-use nightshift::plugins::Catalog;
 
 use super::UsageError;
 
@@ -46,14 +44,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let not_before = args.not_before.as_deref().map(parse_time).transpose()?;
-    let catalog = Catalog::new(state.plugins_dir());
-    let options = LoadOptions {
-        workspace: &args.workspace,
-        state_dir: state.root(),
-        params: &args.params,
-        catalog: &catalog,
-    };
-    let plan = Plan::load(&args.pipeline, &options)?;
+    let plan = super::load_plan(&state, &args.pipeline, &args.workspace, &args.params)?;
     let (journal, runner) = super::open_runner(&state)?;
     let queue = QueueOptions {
         priority: args.priority,
