@@ -4,6 +4,7 @@ mod cancel;
 mod gc;
 mod key;
 mod logs;
+mod mcp;
 mod plugin;
 mod progress;
 mod report;
@@ -67,6 +68,7 @@ enum Command {
     Logs(logs::Args),
     Report(report::Args),
     Cancel(cancel::Args),
+    Mcp(mcp::Args),
     Verify(verify::Args),
     Gc(gc::Args),
     #[command(subcommand)]
@@ -92,6 +94,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::run(args, state),
         Command::Report(args) => report::run(args, state),
         Command::Cancel(args) => cancel::run(args, state),
+        Command::Mcp(args) => mcp::run(args, state),
         Command::Verify(args) => verify::run(args, state),
         Command::Gc(args) => gc::run(args, state),
         Command::Key(command) => key::run(command, state),
@@ -192,6 +195,7 @@ pub(crate) fn exit_code_for(error: &anyhow::Error) -> u8 {
             || cause.is::<UsageError>()
             || cause.is::<nightshift::plugins::LookupError>()
             || cause.is::<nightshift::scaffold::ScaffoldError>()
+            || cause.is::<nightshift::mcp::PolicyError>()
             || matches!(
                 cause.downcast_ref::<JournalError>(),
                 Some(JournalError::TaskNotFound(_) | JournalError::AmbiguousTask { .. })

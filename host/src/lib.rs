@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod failpoint;
 pub mod journal;
 pub mod manifest;
+pub mod mcp;
 pub mod plugins;
 pub mod report;
 pub mod runner;

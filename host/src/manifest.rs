@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use units::{format_size, parse_duration};
+pub(crate) use grants::normalize;
+pub use units::{format_size, parse_duration, parse_size};
 
 use crate::plugins::{Catalog, ComponentSource};
 use crate::sandbox::Grants;

@@ -1,6 +1,6 @@
 //! End-to-end tests of the built `nightshift` binary: pipelines with real plugins, command
-//! steps, hostile guests, broken manifests, the compile cache, the background lane and
-//! schedules.
+//! steps, hostile guests, broken manifests, the compile cache, the background lane,
+//! schedules and the MCP server.
 
 mod util;
 
@@ -11,6 +11,7 @@ mod evidence;
 mod hostile;
 mod limits;
 mod manifest;
+mod mcp;
 mod network;
 mod pipeline;
 mod plugins;

@@ -240,7 +240,7 @@ pub(crate) fn fit(
 }
 
 /// Removes `.` and resolves `..` lexically; `None` if the path climbs above its start.
-fn normalize(path: &Path) -> Option<PathBuf> {
+pub(crate) fn normalize(path: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for part in path.components() {
         match part {

@@ -34,7 +34,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Parses a size in bytes: a whole number, optionally followed by `B`, `KiB`, `MiB`, `GiB`,
 /// `KB`, `MB` or `GB`.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
