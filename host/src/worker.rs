@@ -90,6 +90,57 @@ pub struct Worker {
     state: StateDir,
     options: WorkerOptions,
     owner: String,
+    plans: Arc<PlanCache>,
+}
+
+/// Plans of recent tasks, keyed by everything a plan is made from (pipeline file and text,
+/// params, workspace, and the component digests the task recorded), so tasks of the same
+/// pipeline do not read and check their components again.
+#[derive(Default)]
+struct PlanCache {
+    plans: std::sync::Mutex<std::collections::HashMap<String, Plan>>,
+}
+
+/// Plans kept at most; the cache starts over when full.
+const PLANS_KEPT: usize = 64;
+
+impl PlanCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Plan>> {
+        // A panic elsewhere cannot leave a map of finished plans inconsistent.
+        self.plans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The task's pipeline as it was submitted, checked again unless an identical task's
+    /// plan is at hand.
+    fn plan(&self, journal: &Journal, state: &StateDir, task_id: &str) -> Result<Plan, String> {
+        let task = journal.find_task(task_id).map_err(|e| e.to_string())?;
+        let steps = journal.steps(task_id).map_err(|e| e.to_string())?;
+        let mut key = blake3::Hasher::new();
+        for part in [
+            task.pipeline_path.as_str(),
+            task.pipeline_text.as_deref().unwrap_or_default(),
+            &task.params,
+            &task.workspace,
+        ] {
+            key.update(part.as_bytes()).update(&[0]);
+        }
+        for step in &steps {
+            key.update(step.plugin_digest.as_bytes()).update(&[0]);
+        }
+        let key = key.finalize().to_hex().to_string();
+        if let Some(plan) = self.lock().get(&key) {
+            return Ok(plan.clone());
+        }
+        let plan = crate::runner::stored_plan(state, &task).map_err(|e| e.to_string())?;
+        let mut plans = self.lock();
+        if plans.len() >= PLANS_KEPT {
+            plans.clear();
+        }
+        plans.insert(key, plan.clone());
+        Ok(plan)
+    }
 }
 
 /// How one task ended in this worker.
@@ -110,6 +161,7 @@ impl Worker {
             state,
             options,
             owner,
+            plans: Arc::default(),
         }
     }
 
@@ -154,6 +206,7 @@ impl Worker {
                 controls.push((lease.clone(), control.clone()));
                 running.spawn(run_task(
                     Arc::clone(&self.runner),
+                    Arc::clone(&self.plans),
                     self.state.clone(),
                     lease,
                     control,
@@ -255,6 +308,7 @@ async fn woken(wake: Option<&WakeSocket>) {
 /// Runs one claimed task with a heartbeat, then seals its report or releases it.
 async fn run_task(
     runner: Arc<Runner>,
+    plans: Arc<PlanCache>,
     state: StateDir,
     lease: Lease,
     control: Control,
@@ -267,13 +321,19 @@ async fn run_task(
         control.clone(),
         ttl,
     ));
-    let ended = run_claimed(&runner, &state, &lease, &control).await;
+    let ended = run_claimed(&runner, &plans, &state, &lease, &control).await;
     heartbeat.abort();
     (lease.task_id, ended)
 }
 
-async fn run_claimed(runner: &Runner, state: &StateDir, lease: &Lease, control: &Control) -> Ended {
-    let plan = match load_plan(runner.journal(), state, &lease.task_id) {
+async fn run_claimed(
+    runner: &Runner,
+    plans: &PlanCache,
+    state: &StateDir,
+    lease: &Lease,
+    control: &Control,
+) -> Ended {
+    let plan = match plans.plan(runner.journal(), state, &lease.task_id) {
         Ok(plan) => plan,
         Err(message) => {
             return match runner.fail_leased(lease, &message) {
@@ -336,12 +396,6 @@ fn ended_by(journal: &Journal, lease: &Lease, error: &RunError) -> Ended {
         data: Some(&data),
     });
     ended
-}
-
-/// The task's pipeline as it was submitted, checked again for this run.
-fn load_plan(journal: &Journal, state: &StateDir, task_id: &str) -> Result<Plan, String> {
-    let task = journal.find_task(task_id).map_err(|e| e.to_string())?;
-    crate::runner::stored_plan(state, &task).map_err(|e| e.to_string())
 }
 
 /// Extends the lease every third of its length; on losing it, stops the running step.

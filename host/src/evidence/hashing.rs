@@ -45,7 +45,10 @@ pub fn digest_files(paths: &[PathBuf]) -> Vec<FileDigest> {
     }
     // Small files side by side, one per core.
     let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let small = sizes.iter().filter(|&&size| size < LARGE).count();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(small);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
