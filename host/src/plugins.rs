@@ -32,6 +32,8 @@ pub struct Metadata {
     pub world: String,
     /// The capabilities it asks for.
     pub requests: Requests,
+    /// The JSON Schema of its params, if it declares one.
+    pub params_schema: Option<serde_json::Value>,
 }
 
 /// Capabilities a plugin asks for.
@@ -109,6 +111,8 @@ fn parse_metadata(text: &str) -> Metadata {
             "env" => meta.requests.env.push(value),
             "network" => meta.requests.network.push(value),
             "real_clocks" => meta.requests.real_clocks = value == "true",
+            // A schema that is not JSON is ignored: params then go undescribed.
+            "params_schema" => meta.params_schema = serde_json::from_str(&value).ok(),
             _ => {}
         }
     }

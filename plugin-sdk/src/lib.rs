@@ -162,8 +162,12 @@ pub mod kv {
 ///     read: true,
 ///     env: ["GITHUB_TOKEN"],
 ///     real_clocks: true,
-/// });
+/// }, params_schema: r#"{"type":"object","properties":{"path":{"type":"string"}}}"#);
 /// ```
+///
+/// `params_schema` (optional, JSON Schema on one line) describes the plugin's params: the
+/// host shows it (`nightshift plugin inspect`) and gives it to MCP clients that call the
+/// plugin as a tool.
 #[macro_export]
 macro_rules! export_plugin {
     ($run:path) => {
@@ -175,7 +179,7 @@ macro_rules! export_plugin {
         $(env: [$($env:literal),* $(,)?] $(,)?)?
         $(network: [$($host:literal),* $(,)?] $(,)?)?
         $(real_clocks: $clocks:literal $(,)?)?
-    }) => {
+    } $(, params_schema: $schema:literal)? $(,)?) => {
         struct NightshiftPlugin;
 
         impl $crate::bindings::Guest for NightshiftPlugin {
@@ -203,6 +207,7 @@ macro_rules! export_plugin {
             $($("env=", $env, "\n",)*)?
             $($("network=", $host, "\n",)*)?
             $("real_clocks=", $clocks, "\n",)?
+            $("params_schema=", $schema, "\n",)?
         );
 
         /// The plugin's metadata, read by the host from the component (see `METADATA_SECTION`).

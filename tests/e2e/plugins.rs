@@ -27,6 +27,14 @@ fn inspect_shows_each_bundled_plugin_with_its_requests_and_interface() {
         let json: serde_json::Value = serde_json::from_str(&json.stdout()).expect("JSON");
         assert_eq!(json["digest"].as_str().map(str::len), Some(64));
         assert_eq!(json["metadata"]["requests"][requests], true);
+        // Each bundled plugin describes its params, and the schema matches what it accepts.
+        let schema = &json["metadata"]["params_schema"];
+        assert_eq!(schema["type"], "object", "{json:#}");
+        assert_eq!(schema["additionalProperties"], false, "{json:#}");
+        assert!(
+            out.contains("params    {\"additionalProperties\":false"),
+            "{out}"
+        );
     }
 }
 

@@ -112,6 +112,10 @@ async def main(nightshift, state, workspace, pipelines, policy, out):
                              "task_report", "cancel_task", "plugin_file-stats"):
                     check(name in tools, f"tool {name} missing from {sorted(tools)}")
                     check(tools[name].output_schema, f"tool {name} has no output schema")
+                stats_params = tools["plugin_file-stats"].input_schema["properties"]["params"]
+                check(set(stats_params.get("properties", {})) ==
+                      {"paths", "pattern", "exclude", "max_matches"},
+                      f"plugin_file-stats takes the params the plugin declares: {stats_params}")
                 submit_schema = tools["submit_task"].input_schema
                 check(set(submit_schema["properties"]) == {"pipeline", "params", "idempotency_key"},
                       f"submit_task schema {submit_schema}")

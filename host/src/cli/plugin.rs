@@ -208,6 +208,9 @@ fn print_inspection(source: &ComponentSource, (imports, exports): &(Vec<String>,
                 requests.join(", ")
             };
             println!("requests  {shown}");
+            if let Some(schema) = &m.params_schema {
+                println!("params    {schema}");
+            }
         }
         None => println!(
             "metadata  none (not built with the nightshift SDK): it gets exactly what a step grants"

@@ -4,8 +4,9 @@
 //! it is recorded in the journal like any step. Progress the plugin reports is sent as MCP
 //! progress notifications.
 //!
-//! Plugin metadata carries no params schema, so the tool accepts any JSON object as
-//! `params`; the plugin itself refuses params it cannot decode, naming the field.
+//! The tool's `params` are described by the JSON Schema the plugin declares in its metadata
+//! (`export_plugin!(..., params_schema: ...)`); a plugin that declares none takes any JSON
+//! object. Either way the plugin itself refuses params it cannot decode, naming the field.
 //!
 //! [`Runner::run`]: crate::runner::Runner::run
 
@@ -58,7 +59,9 @@ pub(super) fn routes(
             format!(
                 "Run {about} as one sandboxed step, now, and return its summary, data and checks with the task id that records it. Grants come from the server's policy"
             ),
-            Arc::new(input_schema()),
+            Arc::new(input_schema(
+                source.metadata.as_ref().and_then(|m| m.params_schema.as_ref()),
+            )),
         )
         .with_raw_output_schema(Arc::new(output_schema()));
         let plugin = name.clone();
@@ -78,16 +81,18 @@ fn invoke(cx: ToolCallContext<'_, Server>, plugin: String) -> CallFuture<'_> {
     )
 }
 
-fn input_schema() -> JsonObject {
+/// The tool's input: `params`, as the plugin's declared schema describes them.
+fn input_schema(params: Option<&serde_json::Value>) -> JsonObject {
+    let params = params.cloned().unwrap_or_else(|| {
+        serde_json::json!({
+            "type": "object",
+            "description": "The plugin's params, as a pipeline step's `params` table would give them",
+            "additionalProperties": true
+        })
+    });
     let schema = serde_json::json!({
         "type": "object",
-        "properties": {
-            "params": {
-                "type": "object",
-                "description": "The plugin's params, as a pipeline step's `params` table would give them",
-                "additionalProperties": true
-            }
-        },
+        "properties": { "params": params },
         "additionalProperties": false
     });
     match schema {

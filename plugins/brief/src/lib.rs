@@ -108,7 +108,7 @@ fn render(text: &mut String, data: &Value) {
     }
 }
 
-export_plugin!(run, requests { write: true });
+export_plugin!(run, requests { write: true }, params_schema: r#"{"type":"object","properties":{"title":{"type":"string","description":"The brief's heading"},"output":{"type":"string","description":"Where to write it, inside a write grant","default":"nightshift-out/brief.md"}},"required":["title"],"additionalProperties":false}"#);
 
 #[cfg(test)]
 mod tests {

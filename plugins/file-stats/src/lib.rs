@@ -203,7 +203,7 @@ fn display_path(path: &Path) -> String {
     shown.strip_prefix("./").map(str::to_owned).unwrap_or(shown)
 }
 
-export_plugin!(run, requests { read: true });
+export_plugin!(run, requests { read: true }, params_schema: r#"{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"},"description":"Directories to walk, relative to the workspace; they must be granted for reading","default":["."]},"pattern":{"type":"string","description":"A regular expression; each matching line is listed"},"exclude":{"type":"array","items":{"type":"string"},"description":"Directory names never entered"},"max_matches":{"type":"integer","minimum":0,"description":"At most this many matches are listed"}},"additionalProperties":false}"#);
 
 #[cfg(test)]
 mod tests {

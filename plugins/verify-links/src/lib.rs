@@ -133,7 +133,7 @@ fn collect(dir: &Path, exclude: &[String], files: &mut Vec<PathBuf>) {
     }
 }
 
-export_plugin!(run, requests { read: true });
+export_plugin!(run, requests { read: true }, params_schema: r#"{"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"},"description":"Directories to search for .md files; they must be granted for reading","default":["."]},"exclude":{"type":"array","items":{"type":"string"},"description":"Directory names never entered"}},"additionalProperties":false}"#);
 
 #[cfg(test)]
 mod tests {
