@@ -32,8 +32,8 @@ pub enum ScheduleError {
     Encode(#[from] serde_json::Error),
 }
 
-/// How an `--overlap` policy is stored and applied.
-pub fn overlap_rule(overlap: Overlap) -> OverlapRule {
+/// How an `--overlap` policy is applied when a schedule fires.
+fn overlap_rule(overlap: Overlap) -> OverlapRule {
     match overlap {
         Overlap::Skip => OverlapRule::Skip,
         Overlap::BufferOne => OverlapRule::AfterOne,

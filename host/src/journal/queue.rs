@@ -9,7 +9,7 @@
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{Journal, JournalError, NewTask, Result, TaskStatus, insert_task};
-use crate::time_format::{from_ms, now, now_ms};
+use crate::time_format::{now, now_ms};
 
 /// A worker's claim on a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,15 +248,5 @@ impl Journal {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?)
-    }
-
-    /// When a queued task may start, as the journal shows times.
-    pub fn not_before(&self, task_id: &str) -> Result<Option<String>> {
-        let at: Option<i64> = self.conn().query_row(
-            "SELECT not_before FROM tasks WHERE id = ?1",
-            [task_id],
-            |row| row.get(0),
-        )?;
-        Ok(at.map(from_ms))
     }
 }
