@@ -21,13 +21,14 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
-    let (journal, runner) = super::open_runner(&state)?;
+    let journal = super::open_journal(&state)?;
     let task = journal.find_task(&args.task)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     if task.status == TaskStatus::Queued && journal.cancel_queued(&task.id)? {
         // A task put back in the queue may have run before: complete its evidence.
+        let (_, runner) = super::open_runner(&state)?;
         runtime.block_on(runner.settle_cancelled(&task.id))?;
         println!("task {} cancelled; it will not start", task.id);
         return Ok(ExitCode::SUCCESS);
@@ -41,9 +42,14 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
     journal.request_cancel(&task.id)?;
-    if !task.background && runtime.block_on(runner.cancel_stopped(&task.id))? {
-        println!("task {} cancelled", task.id);
-        return Ok(ExitCode::SUCCESS);
+    // A live process stops the task itself; only a stopped foreground task needs a runner
+    // here, to record what its process left open.
+    if !task.background && !state.task_is_live(&task) {
+        let (_, runner) = super::open_runner(&state)?;
+        if runtime.block_on(runner.cancel_stopped(&task.id))? {
+            println!("task {} cancelled", task.id);
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(args.wait);
     while Instant::now() < deadline {
