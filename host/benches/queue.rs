@@ -9,68 +9,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nightshift::journal::{Journal, NewStep, NewTask, QueueOptions, Sync};
-use nightshift::manifest::{LoadOptions, Plan};
-use nightshift::plugins::Catalog;
-use nightshift::runner::{Runner, Silent};
-use nightshift::sandbox::Sandbox;
-use nightshift::state::StateDir;
+use nightshift::runner::Silent;
 use nightshift::worker::{Shutdown, Worker, WorkerOptions};
 
 mod common;
 
-use common::{HOSTILE_PLUGIN, median, save};
+use common::{HOSTILE_PLUGIN, Trivial, median, save};
 
 /// Tasks per round and rounds (fewer in a quick pass).
 fn sizes() -> (usize, usize) {
     if common::quick() { (30, 1) } else { (300, 3) }
 }
 
-/// A state directory, a runner over it and the trivial one-step plan.
-struct Bench {
-    _dir: tempfile::TempDir,
-    state: StateDir,
-    runner: Arc<Runner>,
-    plan: Plan,
-}
-
-fn bench() -> Bench {
+fn bench() -> Trivial {
     bench_of("{ action = \"noop\" }", "")
 }
 
-/// A bench whose one step runs the test guest with `params` and `grants`.
-fn bench_of(params: &str, grants: &str) -> Bench {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = StateDir::open(&dir.path().join("state")).expect("state");
-    let workspace = dir.path().join("ws");
-    std::fs::create_dir_all(&workspace).expect("workspace");
-    let path = dir.path().join("trivial.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "name = \"trivial\"\n[[step]]\nid = \"s\"\nplugin = {HOSTILE_PLUGIN:?}\nparams = {params}\n{grants}\n"
-        ),
-    )
-    .expect("pipeline");
-    let catalog = Catalog::new(state.plugins_dir());
-    let plan = Plan::load(
-        &path,
-        &LoadOptions {
-            workspace: &workspace,
-            state_dir: state.root(),
-            params: &[],
-            catalog: &catalog,
-        },
-    )
-    .expect("plan");
-    let journal = Arc::new(Journal::open(&state.journal_path()).expect("journal"));
-    let sandbox = Arc::new(Sandbox::new(&state.compile_cache_dir()).expect("sandbox"));
-    let runner = Arc::new(Runner::new(state.clone(), journal, sandbox).expect("runner"));
-    Bench {
-        _dir: dir,
-        state,
-        runner,
-        plan,
-    }
+/// A state directory and runner with a one-step plan running the test guest with `params`
+/// and `grants`.
+fn bench_of(params: &str, grants: &str) -> Trivial {
+    let step = format!("plugin = {HOSTILE_PLUGIN:?}\nparams = {params}\n{grants}\n");
+    Trivial::of(&step, 1, Sync::Full)
 }
 
 fn options(concurrency: usize) -> WorkerOptions {

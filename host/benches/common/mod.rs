@@ -94,6 +94,7 @@ pub(crate) fn rss_bytes() -> u64 {
 /// A state directory with a runner over it, and a pipeline of `steps` trivial plugin steps.
 pub(crate) struct Trivial {
     _dir: tempfile::TempDir,
+    pub(crate) state: nightshift::state::StateDir,
     pub(crate) runner: std::sync::Arc<nightshift::runner::Runner>,
     pub(crate) plan: nightshift::manifest::Plan,
 }
@@ -134,10 +135,12 @@ impl Trivial {
         let sandbox = Arc::new(
             nightshift::sandbox::Sandbox::new(&state.compile_cache_dir()).expect("sandbox"),
         );
-        let runner =
-            Arc::new(nightshift::runner::Runner::new(state, journal, sandbox).expect("runner"));
+        let runner = Arc::new(
+            nightshift::runner::Runner::new(state.clone(), journal, sandbox).expect("runner"),
+        );
         Trivial {
             _dir: dir,
+            state,
             runner,
             plan,
         }
