@@ -5,6 +5,7 @@ mod gc;
 mod key;
 mod logs;
 mod mcp;
+mod migrate;
 mod plugin;
 mod progress;
 mod report;
@@ -24,7 +25,7 @@ use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
 use nightshift::evidence::{Cas, Signer};
-use nightshift::journal::{Journal, JournalError, TaskStatus};
+use nightshift::journal::{Journal, JournalError, StoreLocation, TaskStatus};
 use nightshift::manifest::{ManifestError, Plan};
 use nightshift::runner::{Observer, Runner, Silent, TaskOutcome};
 use nightshift::sandbox::Sandbox;
@@ -43,10 +44,16 @@ use nightshift::state::StateDir;
     max_term_width = 100
 )]
 pub(crate) struct Cli {
-    /// The state directory: journal, artifacts, plugins, keys
+    /// The state: a directory (journal, artifacts, plugins, keys), or a PostgreSQL URL
+    /// (postgres://user@host/db) for the journal, with the files in --files
     /// [default: $XDG_STATE_HOME/nightshift or ~/.local/state/nightshift]
-    #[arg(long, global = true, env = "NIGHTSHIFT_STATE", value_name = "DIR")]
-    state: Option<PathBuf>,
+    #[arg(long, global = true, env = "NIGHTSHIFT_STATE", value_name = "DIR|URL")]
+    state: Option<String>,
+
+    /// With a PostgreSQL state: the directory for artifacts, plugins and keys, shared by
+    /// hosts that share the database [default: as for --state]
+    #[arg(long, global = true, env = "NIGHTSHIFT_FILES", value_name = "DIR")]
+    files: Option<PathBuf>,
 
     /// Log more to stderr (-v: debug, -vv: trace); RUST_LOG overrides it
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -70,6 +77,7 @@ enum Command {
     Cancel(cancel::Args),
     Mcp(mcp::Args),
     Verify(verify::Args),
+    Migrate(migrate::Args),
     Gc(gc::Args),
     #[command(subcommand)]
     Key(key::Command),
@@ -83,7 +91,10 @@ enum Command {
 pub(crate) struct UsageError(pub(crate) String);
 
 pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let state = cli.state;
+    let state = StateArgs {
+        state: cli.state,
+        files: cli.files,
+    };
     match cli.command {
         Command::Run(args) => run::run(args, state),
         Command::Submit(args) => submit::run(args, state),
@@ -96,19 +107,46 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => cancel::run(args, state),
         Command::Mcp(args) => mcp::run(args, state),
         Command::Verify(args) => verify::run(args, state),
+        Command::Migrate(args) => migrate::run(args, state),
         Command::Gc(args) => gc::run(args, state),
         Command::Key(command) => key::run(command, state),
         Command::Plugin(command) => plugin::run(command, state),
     }
 }
 
-/// Opens the state directory given by `--state` / `NIGHTSHIFT_STATE`, or the default one.
-pub(crate) fn open_state(state: Option<PathBuf>) -> anyhow::Result<StateDir> {
-    let root = match state {
-        Some(root) => root,
-        None => StateDir::default_location()?,
+/// Where the state is, as `--state` and `--files` (or their variables) say.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StateArgs {
+    state: Option<String>,
+    files: Option<PathBuf>,
+}
+
+impl StateArgs {
+    /// Where the journal is: a PostgreSQL URL, or `journal.db` in the state directory.
+    pub(crate) fn store(&self) -> anyhow::Result<StoreLocation> {
+        Ok(match &self.state {
+            Some(url) if StoreLocation::is_postgres_url(url) => {
+                StoreLocation::Postgres(url.clone())
+            }
+            Some(dir) => StoreLocation::Sqlite(PathBuf::from(dir).join("journal.db")),
+            None => StoreLocation::Sqlite(StateDir::default_location()?.join("journal.db")),
+        })
+    }
+}
+
+/// Opens the state directory given by `--state` / `NIGHTSHIFT_STATE`, or the default one;
+/// with a PostgreSQL state, the files directory of `--files` / `NIGHTSHIFT_FILES`.
+pub(crate) fn open_state(state: StateArgs) -> anyhow::Result<StateDir> {
+    let store = state.store()?;
+    let root = match (&state.state, state.files) {
+        (Some(url), files) if StoreLocation::is_postgres_url(url) => match files {
+            Some(files) => files,
+            None => StateDir::default_location()?,
+        },
+        (Some(dir), _) => PathBuf::from(dir),
+        (None, _) => StateDir::default_location()?,
     };
-    Ok(StateDir::open(&root)?)
+    Ok(StateDir::open_with_store(&root, store)?)
 }
 
 /// Reads and checks the pipeline at `pipeline`, run in `workspace` with `params`.
@@ -130,8 +168,10 @@ pub(crate) fn load_plan(
 
 /// Opens the journal of a state directory.
 pub(crate) fn open_journal(state: &StateDir) -> anyhow::Result<Journal> {
-    Journal::open(&state.journal_path())
-        .with_context(|| format!("state directory {}", state.root().display()))
+    Journal::open_at(state.store()).with_context(|| match state.store() {
+        StoreLocation::Sqlite(_) => format!("state directory {}", state.root().display()),
+        StoreLocation::Postgres(_) => "PostgreSQL state".to_owned(),
+    })
 }
 
 /// The journal and a runner over the state directory (loading or creating its signing key).

@@ -865,7 +865,7 @@ impl Runner {
             fence: guard.fence,
         };
         self.journal
-            .commit_attempt(&commit, |head| body.seal(head, &self.signer))??;
+            .commit_attempt(&commit, |head| body.clone().seal(head, &self.signer))??;
         failpoint::hit("after-commit");
 
         if apply_pending {

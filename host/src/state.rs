@@ -3,8 +3,14 @@
 //! By default it is the user's state directory (`$XDG_STATE_HOME/nightshift`, else
 //! `~/.local/state/nightshift`), so one worker serves every project. Architecture invariant:
 //! no guest ever sees it; grants that would cover it are refused by [`crate::manifest`].
+//!
+//! The journal is `journal.db` inside it, unless the state is a PostgreSQL database: then
+//! the directory keeps only the files (artifacts, plugins, keys), and hosts that share the
+//! database share it too.
 
 use std::path::{Path, PathBuf};
+
+use crate::journal::StoreLocation;
 
 /// Errors locating or creating the state directory.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +40,7 @@ pub enum StateError {
 #[derive(Debug, Clone)]
 pub struct StateDir {
     root: PathBuf,
+    store: StoreLocation,
 }
 
 impl StateDir {
@@ -65,7 +72,14 @@ impl StateDir {
             path: root.to_path_buf(),
             source,
         })?;
-        Ok(StateDir { root })
+        let store = StoreLocation::Sqlite(root.join("journal.db"));
+        Ok(StateDir { root, store })
+    }
+
+    /// Opens the state directory at `root` for its files, with the journal at `store`.
+    pub fn open_with_store(root: &Path, store: StoreLocation) -> Result<Self, StateError> {
+        let opened = StateDir::open(root)?;
+        Ok(StateDir { store, ..opened })
     }
 
     /// The directory itself (canonical).
@@ -73,9 +87,14 @@ impl StateDir {
         &self.root
     }
 
-    /// The SQLite journal.
+    /// The SQLite journal (used unless the journal is elsewhere: see [`StateDir::store`]).
     pub fn journal_path(&self) -> PathBuf {
         self.root.join("journal.db")
+    }
+
+    /// Where the journal is.
+    pub fn store(&self) -> &StoreLocation {
+        &self.store
     }
 
     /// The content-addressed artifact store.

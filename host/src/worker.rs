@@ -1,6 +1,9 @@
 //! The background lane's worker: claims queued tasks under leases, keeps them alive with
 //! heartbeats, runs up to N at once, fires due schedules, and shuts down gracefully.
 //!
+//! Idle workers wake when a task is queued: through the wake sockets of the state directory,
+//! and on PostgreSQL through `LISTEN`/`NOTIFY`, so workers on other hosts wake too.
+//!
 //! Tasks run as tokio tasks on the process's small thread pool; each guest yields at every
 //! epoch tick, so one busy guest cannot starve the others. A task whose worker died is
 //! reclaimed by any worker once its lease expires, and resumes from its last committed step.
@@ -19,7 +22,7 @@ use tokio::task::JoinSet;
 
 pub use wake::wake_workers;
 
-use crate::journal::{Journal, JournalError, Lease, NewEvent, TaskStatus};
+use crate::journal::{Journal, JournalError, Lease, NewEvent, QueueWakeups, TaskStatus};
 use crate::manifest::Plan;
 use crate::runner::{Control, RunError, Runner, Silent};
 use crate::state::StateDir;
@@ -177,6 +180,7 @@ impl Worker {
     ) -> Result<WorkerSummary, WorkerError> {
         let journal = Arc::clone(self.runner.journal());
         let wake = WakeSocket::bind(&self.state, &self.owner);
+        let store_wakeups = journal.queue_wakeups()?;
         let mut running: JoinSet<(String, Ended)> = JoinSet::new();
         let mut controls: Vec<(Lease, Control)> = Vec::new();
         let mut summary = WorkerSummary::default();
@@ -225,6 +229,7 @@ impl Worker {
             }
             tokio::select! {
                 () = woken(wake.as_ref()) => {}
+                () = store_woken(store_wakeups.as_ref()) => {}
                 Some(joined) = running.join_next(), if !running.is_empty() => {
                     settle(joined, &mut controls, &mut summary);
                 }
@@ -301,6 +306,13 @@ fn settle(
 async fn woken(wake: Option<&WakeSocket>) {
     match wake {
         Some(socket) => socket.woken().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn store_woken(wakeups: Option<&QueueWakeups>) {
+    match wakeups {
+        Some(wakeups) => wakeups.woken().await,
         None => std::future::pending().await,
     }
 }

@@ -82,15 +82,12 @@ fn assert_recovered(env: &Env, task: &str, expected: &BTreeMap<String, Vec<u8>>)
     );
     let verify = env.run(&["verify", task, "--json"]);
     assert_eq!(verify.code(), 0, "{verify}");
-    let journal = rusqlite::Connection::open(env.state().join("journal.db")).expect("open journal");
+    let mut journal = env.db();
     for step in ["first", "second", "third"] {
-        let succeeded: i64 = journal
-            .query_row(
-                "SELECT count(*) FROM records WHERE task_id = ?1 AND step_id = ?2 AND body LIKE '%\"status\":\"succeeded\"%'",
-                [task, step],
-                |row| row.get(0),
-            )
-            .expect("count records");
+        let succeeded = journal.scalar(
+            "SELECT count(*) FROM records WHERE task_id = ?1 AND step_id = ?2 AND body LIKE '%\"status\":\"succeeded\"%'",
+            &[task, step],
+        );
         assert_eq!(
             succeeded, 1,
             "step `{step}` must have exactly one succeeded record"
@@ -148,7 +145,6 @@ fn abort_at(failpoint: &str) {
 macro_rules! failpoint_tests {
     ($($name:ident => $point:literal),+ $(,)?) => {
         $(
-            #[test]
             fn $name() {
                 abort_at($point);
             }
@@ -184,7 +180,6 @@ impl XorShift {
 
 /// SIGKILLs `nightshift` at random instants until at least `NIGHTSHIFT_CRASH_KILLS` (default
 /// 50) kills landed, resuming each task to the end; `NIGHTSHIFT_CRASH_SEED` replays a run.
-#[test]
 fn random_kills_never_lose_or_double_a_change() {
     let target: u64 = std::env::var("NIGHTSHIFT_CRASH_KILLS")
         .ok()
@@ -253,7 +248,6 @@ fn random_kills_never_lose_or_double_a_change() {
     eprintln!("random kills: {kills} kills over {rounds} tasks survived (seed {seed})");
 }
 
-#[test]
 fn concurrent_processes_share_one_state_directory_safely() {
     let env = Env::new();
     let pipeline = workload(&env);
@@ -301,3 +295,13 @@ fn concurrent_processes_share_one_state_directory_safely() {
         assert_eq!(verify.code(), 0, "{verify}");
     }
 }
+
+crate::util::on_each_backend!(
+    crash_before_step,
+    crash_after_run_before_commit,
+    crash_after_commit_before_apply,
+    crash_in_the_middle_of_apply,
+    crash_after_apply_before_it_is_marked,
+    random_kills_never_lose_or_double_a_change,
+    concurrent_processes_share_one_state_directory_safely,
+);

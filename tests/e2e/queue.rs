@@ -63,38 +63,30 @@ pub(crate) fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -
     }
 }
 
-/// The journal, read directly (read-only) to check what happened.
-pub(crate) fn journal(env: &Env) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        env.state().join("journal.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open journal")
-}
-
+/// The one number `sql` selects from the journal.
 pub(crate) fn scalar(env: &Env, sql: &str) -> i64 {
-    journal(env)
-        .query_row(sql, [], |row| row.get(0))
-        .expect("query")
+    env.db().scalar(sql, &[])
 }
 
 fn task_status(env: &Env, task: &str) -> String {
-    journal(env)
-        .query_row("SELECT status FROM tasks WHERE id = ?1", [task], |row| {
-            row.get(0)
-        })
-        .expect("task")
+    env.db()
+        .rows("SELECT status FROM tasks WHERE id = ?1", &[task])[0][0]
+        .clone()
+        .expect("status")
 }
 
 fn event_kinds(env: &Env, task: &str) -> Vec<(String, String, Option<String>)> {
-    let conn = journal(env);
-    let mut stmt = conn
-        .prepare("SELECT kind, message, data FROM events WHERE task_id = ?1 ORDER BY seq")
-        .expect("prepare");
-    stmt.query_map([task], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    env.db()
+        .rows(
+            "SELECT kind, message, data FROM events WHERE task_id = ?1 ORDER BY seq",
+            &[task],
+        )
+        .into_iter()
+        .map(|row| {
+            let [kind, message, data] = <[Option<String>; 3]>::try_from(row).expect("3 columns");
+            (kind.expect("kind"), message.expect("message"), data)
+        })
+        .collect()
 }
 
 /// Waits until the task's first attempt has started.
@@ -110,26 +102,27 @@ fn wait_for_first_attempt(env: &Env, task: &str) {
     );
 }
 
-fn finish(child: Child) -> std::process::Output {
+pub(crate) fn finish(child: Child) -> std::process::Output {
     child.wait_with_output().expect("worker output")
 }
 
-#[test]
-fn two_workers_drain_a_thousand_tasks_one_killed_midway_every_line_lands_once() {
-    const TASKS: usize = 1000;
-    let env = Env::new();
-    let pipeline = guest_pipeline(
-        &env,
+/// A pipeline whose task appends its `line` parameter to `out/lines.txt`.
+pub(crate) fn append_pipeline(env: &Env) -> PathBuf {
+    guest_pipeline(
+        env,
         "append.toml",
         r#"{ action = "append", path = "out/lines.txt", text = "${line}" }"#,
         "",
-    );
-    // Submit from a few threads: each submit is its own process.
+    )
+}
+
+/// Queues `count` tasks of `pipeline`, task `i` with `line=task-i`, from a few threads
+/// (each submit is its own process).
+pub(crate) fn submit_lines(env: &Env, pipeline: &Path, count: usize) {
     std::thread::scope(|scope| {
         for chunk in 0..4 {
-            let (env, pipeline) = (&env, &pipeline);
             scope.spawn(move || {
-                for i in (chunk..TASKS).step_by(4) {
+                for i in (chunk..count).step_by(4) {
                     let param = format!("line=task-{i}");
                     submit(env, pipeline, &["--param", &param]);
                 }
@@ -137,9 +130,79 @@ fn two_workers_drain_a_thousand_tasks_one_killed_midway_every_line_lands_once() 
         }
     });
     assert_eq!(
-        scalar(&env, "SELECT count(*) FROM tasks WHERE status = 'queued'"),
-        TASKS as i64
+        scalar(env, "SELECT count(*) FROM tasks WHERE status = 'queued'"),
+        count as i64
     );
+}
+
+/// Every one of `count` appending tasks landed its line exactly once: one succeeded task,
+/// attempt and record each. Returns the tasks some worker reclaimed from another, after
+/// checking that the first of them verify.
+pub(crate) fn assert_every_line_landed_once(env: &Env, count: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(env.workspace().join("out/lines.txt")).expect("lines");
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for line in text.lines() {
+        *seen.entry(line).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "lines landed twice: {twice:?}");
+    if seen.len() != count {
+        let mut db = env.db();
+        for i in 0..count {
+            let line = format!("task-{i}");
+            if seen.contains_key(line.as_str()) {
+                continue;
+            }
+            let rows = db.rows(
+                "SELECT e.kind, e.message FROM events e JOIN tasks t ON t.id = e.task_id
+                 WHERE t.params LIKE ?1 ORDER BY e.seq",
+                &[&format!("%\"{line}\"%")],
+            );
+            eprintln!("missing {line}: {rows:#?}");
+        }
+    }
+    assert_eq!(seen.len(), count, "every line lands exactly once");
+    assert_eq!(
+        scalar(env, "SELECT count(*) FROM tasks WHERE status = 'succeeded'"),
+        count as i64
+    );
+    // No step committed twice: one succeeded attempt and one succeeded record per task.
+    assert_eq!(
+        scalar(
+            env,
+            "SELECT count(*) FROM (SELECT task_id FROM attempts WHERE status = 'succeeded'
+                                   GROUP BY task_id HAVING count(*) > 1) AS twice"
+        ),
+        0
+    );
+    assert_eq!(
+        scalar(
+            env,
+            "SELECT count(*) FROM records WHERE json_extract(body, '$.outcome.status') = 'succeeded'"
+        ),
+        count as i64
+    );
+    let reclaimed: Vec<String> = env
+        .db()
+        .rows(
+            "SELECT DISTINCT task_id FROM events WHERE kind = 'lease' AND message LIKE '%reclaimed%'",
+            &[],
+        )
+        .into_iter()
+        .filter_map(|row| row.into_iter().next().flatten())
+        .collect();
+    for task in reclaimed.iter().take(3) {
+        let verify = env.run(&["verify", task]);
+        assert_eq!(verify.code(), 0, "{verify}");
+    }
+    reclaimed
+}
+
+fn two_workers_drain_a_thousand_tasks_one_killed_midway_every_line_lands_once() {
+    const TASKS: usize = 1000;
+    let env = Env::new();
+    let pipeline = append_pipeline(&env);
+    submit_lines(&env, &pipeline, TASKS);
 
     let lease = ["--lease", "1s", "--concurrency", "4"];
     let doomed = spawn_worker(&env, &lease);
@@ -155,84 +218,14 @@ fn two_workers_drain_a_thousand_tasks_one_killed_midway_every_line_lands_once() 
     let output = finish(survivor);
     assert!(output.status.success(), "{output:?}");
 
-    let text = std::fs::read_to_string(env.workspace().join("out/lines.txt")).expect("lines");
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for line in text.lines() {
-        *seen.entry(line).or_default() += 1;
-    }
-    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "lines landed twice: {twice:?}");
-    if seen.len() != TASKS {
-        let conn = journal(&env);
-        for i in 0..TASKS {
-            let line = format!("task-{i}");
-            if seen.contains_key(line.as_str()) {
-                continue;
-            }
-            let mut stmt = conn
-                .prepare(
-                    "SELECT e.seq, e.kind, e.message FROM events e JOIN tasks t ON t.id = e.task_id
-                     WHERE t.params LIKE ?1 ORDER BY e.seq",
-                )
-                .expect("prepare");
-            let rows: Vec<(i64, String, String)> = stmt
-                .query_map([format!("%\"{line}\"%")], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                })
-                .expect("query")
-                .collect::<Result<_, _>>()
-                .expect("rows");
-            eprintln!("missing {line}: {rows:#?}");
-        }
-    }
-    assert_eq!(seen.len(), TASKS, "every line lands exactly once");
-    assert_eq!(
-        scalar(
-            &env,
-            "SELECT count(*) FROM tasks WHERE status = 'succeeded'"
-        ),
-        TASKS as i64
-    );
-    // No step committed twice: one succeeded attempt and one succeeded record per task.
-    assert_eq!(
-        scalar(
-            &env,
-            "SELECT count(*) FROM (SELECT task_id FROM attempts WHERE status = 'succeeded'
-                                   GROUP BY task_id HAVING count(*) > 1)"
-        ),
-        0
-    );
-    assert_eq!(
-        scalar(
-            &env,
-            "SELECT count(*) FROM records WHERE json_extract(body, '$.outcome.status') = 'succeeded'"
-        ),
-        TASKS as i64
-    );
     // Tasks the killed worker held were reclaimed, and their evidence still verifies.
-    let reclaimed: Vec<String> = {
-        let conn = journal(&env);
-        let mut stmt = conn
-            .prepare(
-                "SELECT DISTINCT task_id FROM events WHERE kind = 'lease' AND message LIKE '%reclaimed%'",
-            )
-            .expect("prepare");
-        stmt.query_map([], |row| row.get(0))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows")
-    };
-    for task in reclaimed.iter().take(3) {
-        let verify = env.run(&["verify", task]);
-        assert_eq!(verify.code(), 0, "{verify}");
-    }
+    let reclaimed = assert_every_line_landed_once(&env, TASKS);
     eprintln!(
         "drained {TASKS} tasks; {} reclaimed from the killed worker",
         reclaimed.len()
     );
 }
 
-#[test]
 fn a_flaky_plugin_succeeds_on_its_third_attempt_with_backoff_in_the_events() {
     let env = Env::new();
     let pipeline = guest_pipeline(
@@ -275,7 +268,6 @@ fn a_flaky_plugin_succeeds_on_its_third_attempt_with_backoff_in_the_events() {
     assert_eq!(report.code(), 0, "{report}");
 }
 
-#[test]
 fn a_fatal_error_is_not_retried() {
     let env = Env::new();
     let pipeline = guest_pipeline(
@@ -297,7 +289,6 @@ fn a_fatal_error_is_not_retried() {
     );
 }
 
-#[test]
 fn a_cancelled_running_task_stops_within_a_second_and_changes_nothing() {
     let env = Env::new();
     let pipeline = guest_pipeline(
@@ -322,7 +313,6 @@ fn a_cancelled_running_task_stops_within_a_second_and_changes_nothing() {
     assert!(output.status.success(), "{output:?}");
 }
 
-#[test]
 fn a_queued_task_cancelled_never_starts_and_an_idempotency_key_queues_once() {
     let env = Env::new();
     let pipeline = guest_pipeline(&env, "noop.toml", r#"{ action = "noop" }"#, "");
@@ -358,7 +348,6 @@ fn a_queued_task_cancelled_never_starts_and_an_idempotency_key_queues_once() {
     );
 }
 
-#[test]
 fn sigterm_lets_the_running_step_finish_and_the_next_worker_resumes_the_rest() {
     let env = Env::new();
     let pipeline = env.file(
@@ -408,7 +397,6 @@ grants = {{ write = ["out"] }}
     );
 }
 
-#[test]
 fn a_worker_paused_past_its_lease_has_its_late_commit_refused() {
     let env = Env::new();
     let pipeline = guest_pipeline(
@@ -455,7 +443,6 @@ fn a_worker_paused_past_its_lease_has_its_late_commit_refused() {
     assert_eq!(verify.code(), 0, "{verify}");
 }
 
-#[test]
 fn gc_exports_the_evidence_of_finished_tasks_then_prunes_them_and_leaves_queued_ones() {
     let env = Env::new();
     let pipeline = guest_pipeline(
@@ -516,7 +503,6 @@ fn gc_exports_the_evidence_of_finished_tasks_then_prunes_them_and_leaves_queued_
     assert_eq!(bad.code(), 2, "{bad}");
 }
 
-#[test]
 fn status_shows_a_running_task_with_its_progress_and_logs_follow_ends_with_the_task() {
     let env = Env::new();
     let pipeline = guest_pipeline(
@@ -563,7 +549,6 @@ fn status_shows_a_running_task_with_its_progress_and_logs_follow_ends_with_the_t
     let _ = finish(worker);
 }
 
-#[test]
 fn a_second_sigterm_stops_the_running_step_at_once_and_puts_the_task_back() {
     let env = Env::new();
     let pipeline = guest_pipeline(
@@ -605,3 +590,16 @@ fn a_second_sigterm_stops_the_running_step_at_once_and_puts_the_task_back() {
         1
     );
 }
+
+crate::util::on_each_backend!(
+    two_workers_drain_a_thousand_tasks_one_killed_midway_every_line_lands_once,
+    a_flaky_plugin_succeeds_on_its_third_attempt_with_backoff_in_the_events,
+    a_fatal_error_is_not_retried,
+    a_cancelled_running_task_stops_within_a_second_and_changes_nothing,
+    a_queued_task_cancelled_never_starts_and_an_idempotency_key_queues_once,
+    sigterm_lets_the_running_step_finish_and_the_next_worker_resumes_the_rest,
+    a_worker_paused_past_its_lease_has_its_late_commit_refused,
+    gc_exports_the_evidence_of_finished_tasks_then_prunes_them_and_leaves_queued_ones,
+    status_shows_a_running_task_with_its_progress_and_logs_follow_ends_with_the_task,
+    a_second_sigterm_stops_the_running_step_at_once_and_puts_the_task_back,
+);

@@ -13,7 +13,6 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-#[test]
 fn a_seconds_schedule_fires_once_per_due_instant_with_two_workers_up() {
     let env = Env::new();
     let pipeline = guest_pipeline(&env, "tick.toml", r#"{ action = "noop" }"#, "");
@@ -68,7 +67,6 @@ fn a_seconds_schedule_fires_once_per_due_instant_with_two_workers_up() {
     );
 }
 
-#[test]
 fn runs_missed_while_no_worker_was_up_are_caveats_and_only_the_latest_starts() {
     let env = Env::new();
     let pipeline = guest_pipeline(&env, "every.toml", r#"{ action = "noop" }"#, "");
@@ -121,7 +119,6 @@ fn runs_missed_while_no_worker_was_up_are_caveats_and_only_the_latest_starts() {
     assert!(list[0]["next_run"].is_string(), "{list:#}");
 }
 
-#[test]
 fn bad_expressions_zones_and_policies_exit_2_with_the_reason() {
     let env = Env::new();
     let pipeline = guest_pipeline(&env, "p.toml", r#"{ action = "noop" }"#, "");
@@ -167,3 +164,9 @@ fn bad_expressions_zones_and_policies_exit_2_with_the_reason() {
     let again = env.run(&["schedule", "rm", "weekdays"]);
     assert_eq!(again.code(), 2, "{again}");
 }
+
+crate::util::on_each_backend!(
+    a_seconds_schedule_fires_once_per_due_instant_with_two_workers_up,
+    runs_missed_while_no_worker_was_up_are_caveats_and_only_the_latest_starts,
+    bad_expressions_zones_and_policies_exit_2_with_the_reason,
+);

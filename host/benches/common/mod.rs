@@ -107,9 +107,29 @@ impl Trivial {
 
     /// A pipeline of `steps` copies of the step written `step` (TOML, without its id).
     pub(crate) fn of(step: &str, steps: usize, sync: nightshift::journal::Sync) -> Trivial {
+        Trivial::on(step, steps, sync, None)
+    }
+
+    /// As [`Trivial::of`], with the journal in the PostgreSQL database at `postgres` if given
+    /// (`sync` then does not apply).
+    pub(crate) fn on(
+        step: &str,
+        steps: usize,
+        sync: nightshift::journal::Sync,
+        postgres: Option<&str>,
+    ) -> Trivial {
+        use nightshift::journal::{Journal, StoreLocation};
         use std::sync::Arc;
         let dir = tempfile::tempdir().expect("tempdir");
-        let state = nightshift::state::StateDir::open(&dir.path().join("state")).expect("state");
+        let root = dir.path().join("state");
+        let state = match postgres {
+            Some(url) => nightshift::state::StateDir::open_with_store(
+                &root,
+                StoreLocation::Postgres(url.to_owned()),
+            ),
+            None => nightshift::state::StateDir::open(&root),
+        }
+        .expect("state");
         let workspace = dir.path().join("ws");
         std::fs::create_dir_all(&workspace).expect("workspace");
         let mut toml = String::from("name = \"trivial\"\n");
@@ -130,7 +150,11 @@ impl Trivial {
         )
         .expect("plan");
         let journal = Arc::new(
-            nightshift::journal::Journal::open_with(&state.journal_path(), sync).expect("journal"),
+            match state.store() {
+                StoreLocation::Sqlite(path) => Journal::open_with(path, sync),
+                postgres => Journal::open_at(postgres),
+            }
+            .expect("journal"),
         );
         let sandbox = Arc::new(
             nightshift::sandbox::Sandbox::new(&state.compile_cache_dir()).expect("sandbox"),

@@ -1,7 +1,6 @@
 //! `nightshift cancel`: stops a running task at its next epoch check, or marks an interrupted
 //! one cancelled.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ pub(crate) struct Args {
     wait: u64,
 }
 
-pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let journal = super::open_journal(&state)?;
     let task = journal.find_task(&args.task)?;

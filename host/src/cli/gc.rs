@@ -1,6 +1,5 @@
 //! `nightshift gc`: prunes finished tasks from the journal, exporting their evidence first.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use nightshift::evidence::{Cas, Signer, intoto};
@@ -27,7 +26,7 @@ pub(crate) struct Args {
     json: bool,
 }
 
-pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let age = nightshift::manifest::parse_duration(&args.older_than)
         .map_err(|e| UsageError(format!("--older-than: {e}")))?;
     let state = super::open_state(state)?;

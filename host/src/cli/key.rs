@@ -1,6 +1,5 @@
 //! `nightshift key`: the signing key of the state directory.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use nightshift::evidence::Signer;
@@ -16,7 +15,7 @@ pub(crate) enum Command {
     },
 }
 
-pub(crate) fn run(command: Command, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(command: Command, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let journal = super::open_journal(&state)?;
     let Command::Show { json } = command;

@@ -2,7 +2,6 @@
 //! wrote to stdout and stderr.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ pub(crate) struct Args {
     follow: bool,
 }
 
-pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let journal = super::open_journal(&state)?;
     let task = journal.find_task(&args.task)?;

@@ -45,7 +45,7 @@ pub(crate) struct Args {
     max_request: String,
 }
 
-pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let policy = match &args.policy {
         Some(path) => Policy::load(path)?,
         None => Policy::default(),

@@ -100,7 +100,7 @@ fn json<'a>(
     }
 }
 
-pub(crate) fn run(command: Command, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(command: Command, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let catalog = Catalog::new(state.plugins_dir());
     match command {

@@ -1,6 +1,5 @@
 //! `nightshift report`: a task's completion report, from the journal alone.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use nightshift::evidence::{Cas, Signer};
@@ -24,7 +23,7 @@ enum Format {
     Html,
 }
 
-pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let journal = super::open_journal(&state)?;
     let task = journal.find_task(&args.task)?;

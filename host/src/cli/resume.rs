@@ -1,6 +1,5 @@
 //! `nightshift resume`: continues an interrupted task from what its journal says happened.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Continue an interrupted task from its first step without a committed success
@@ -17,7 +16,7 @@ pub(crate) struct Args {
     json: bool,
 }
 
-pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let (journal, runner) = super::open_runner(&state)?;
     let task = journal.find_task(&args.task)?;

@@ -36,7 +36,7 @@ pub(crate) fn parse_param(text: &str) -> Result<(String, String), String> {
     }
 }
 
-pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let plan = super::load_plan(&state, &args.pipeline, &args.workspace, &args.params)?;
     let (journal, runner) = super::open_runner(&state)?;

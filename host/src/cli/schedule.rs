@@ -75,7 +75,7 @@ pub(crate) struct AddArgs {
     params: Vec<(String, String)>,
 }
 
-pub(crate) fn run(command: Command, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(command: Command, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let journal = super::open_journal(&state)?;
     match command {

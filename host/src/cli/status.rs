@@ -1,7 +1,6 @@
 //! `nightshift status`: where recent tasks, or one task and its steps, stand: state, current
 //! step and attempt, the plugin's latest progress, age, and the worker holding it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use nightshift::journal::{Journal, StepRow, TaskRow, TaskStatus};
@@ -130,7 +129,7 @@ struct StepJson<'a> {
     error: Option<&'a str>,
 }
 
-pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let journal = super::open_journal(&state)?;
     let (tasks, steps) = match &args.task {

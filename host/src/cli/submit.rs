@@ -41,7 +41,7 @@ pub(crate) struct Args {
     json: bool,
 }
 
-pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let not_before = args.not_before.as_deref().map(parse_time).transpose()?;
     let plan = super::load_plan(&state, &args.pipeline, &args.workspace, &args.params)?;

@@ -20,7 +20,7 @@ pub(crate) struct Args {
     export_intoto: Option<PathBuf>,
 }
 
-pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let state = super::open_state(state)?;
     let journal = super::open_journal(&state)?;
     let signer = Signer::load(&state.keys_dir())?;

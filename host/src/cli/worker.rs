@@ -1,6 +1,5 @@
 //! `nightshift worker`: runs queued tasks and due schedules until stopped.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -49,7 +48,7 @@ fn duration(flag: &str, text: &str) -> Result<std::time::Duration, UsageError> {
     nightshift::manifest::parse_duration(text).map_err(|e| UsageError(format!("--{flag}: {e}")))
 }
 
-pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
     let options = WorkerOptions {
         concurrency: args.concurrency,
         until_idle: args.until_idle,
@@ -64,7 +63,7 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
         return Err(UsageError("--lease must be at least 300ms".into()).into());
     }
     let state = super::open_state(state)?;
-    let (_journal, runner) = super::open_runner(&state)?;
+    let (journal, runner) = super::open_runner(&state)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -97,7 +96,7 @@ pub(crate) fn run(args: Args, state: Option<PathBuf>) -> anyhow::Result<ExitCode
             eprintln!(
                 "{}: working on {} (concurrency {}); stop with Ctrl-C",
                 worker.owner(),
-                state.root().display(),
+                journal.location(),
                 options.concurrency
             );
         }

@@ -1,7 +1,5 @@
 //! The records the journal stores and returns.
 
-use rusqlite::Row;
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use serde::Serialize;
 
 macro_rules! status_enum {
@@ -24,13 +22,12 @@ macro_rules! status_enum {
             }
         }
 
-        impl FromSql for $name {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                match value.as_str()? {
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
                     $($text => Ok($name::$variant),)+
-                    other => Err(FromSqlError::Other(
-                        format!("unknown {} `{other}`", stringify!($name)).into(),
-                    )),
+                    other => Err(format!("unknown {} `{other}`", stringify!($name))),
                 }
             }
         }
@@ -199,34 +196,6 @@ pub struct TaskRow {
     pub schedule: Option<String>,
 }
 
-impl TaskRow {
-    pub(crate) const COLUMNS: &'static str = "id, pipeline, pipeline_path, pipeline_digest, workspace, params, \
-         status, current_step, created_at, started_at, finished_at, pipeline_text, background, priority, \
-         lease_owner, lease_expires, schedule";
-
-    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(TaskRow {
-            id: row.get(0)?,
-            pipeline: row.get(1)?,
-            pipeline_path: row.get(2)?,
-            pipeline_digest: row.get(3)?,
-            workspace: row.get(4)?,
-            params: row.get(5)?,
-            status: row.get(6)?,
-            current_step: row.get(7)?,
-            created_at: row.get(8)?,
-            started_at: row.get(9)?,
-            finished_at: row.get(10)?,
-            pipeline_text: row.get(11)?,
-            background: row.get(12)?,
-            priority: row.get(13)?,
-            lease_owner: row.get(14)?,
-            lease_expires: row.get(15)?,
-            schedule: row.get(16)?,
-        })
-    }
-}
-
 /// A recorded step.
 #[derive(Debug, Clone)]
 pub struct StepRow {
@@ -262,31 +231,6 @@ pub struct StepRow {
     pub duration_ms: Option<u64>,
 }
 
-impl StepRow {
-    pub(crate) const COLUMNS: &'static str = "step_id, kind, plugin, plugin_digest, status, attempts, summary, \
-         data, checks, caveats, error, started_at, finished_at, duration_ms, is_check";
-
-    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(StepRow {
-            step_id: row.get(0)?,
-            kind: row.get(1)?,
-            plugin: row.get(2)?,
-            plugin_digest: row.get(3)?,
-            status: row.get(4)?,
-            attempts: row.get(5)?,
-            summary: row.get(6)?,
-            data: row.get(7)?,
-            checks: row.get(8)?,
-            caveats: row.get(9)?,
-            error: row.get(10)?,
-            started_at: row.get(11)?,
-            finished_at: row.get(12)?,
-            duration_ms: row.get::<_, Option<i64>>(13)?.map(|ms| ms.max(0) as u64),
-            is_check: row.get(14)?,
-        })
-    }
-}
-
 /// A recorded event.
 #[derive(Debug, Clone, Serialize)]
 pub struct EventRow {
@@ -308,24 +252,6 @@ pub struct EventRow {
     pub data: Option<String>,
 }
 
-impl EventRow {
-    pub(crate) const COLUMNS: &'static str =
-        "seq, step_id, attempt, at, kind, level, message, data";
-
-    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(EventRow {
-            seq: row.get(0)?,
-            step_id: row.get(1)?,
-            attempt: row.get(2)?,
-            at: row.get(3)?,
-            kind: row.get(4)?,
-            level: row.get(5)?,
-            message: row.get(6)?,
-            data: row.get(7)?,
-        })
-    }
-}
-
 /// A recorded artifact.
 #[derive(Debug, Clone, Serialize)]
 pub struct ArtifactRow {
@@ -343,23 +269,6 @@ pub struct ArtifactRow {
     pub blake3: Option<String>,
     /// Size in bytes.
     pub bytes: u64,
-}
-
-impl ArtifactRow {
-    pub(crate) const COLUMNS: &'static str =
-        "a.step_id, a.attempt, a.name, a.kind, a.change, a.blake3, a.bytes";
-
-    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(ArtifactRow {
-            step_id: row.get(0)?,
-            attempt: row.get(1)?,
-            name: row.get(2)?,
-            kind: row.get(3)?,
-            change: row.get(4)?,
-            blake3: row.get(5)?,
-            bytes: row.get::<_, i64>(6)?.max(0) as u64,
-        })
-    }
 }
 
 /// What the chain of a task looks like before a record is added to it.
@@ -388,22 +297,6 @@ pub struct RecordRow {
     pub signature: String,
     /// The signing key's id.
     pub key_id: String,
-}
-
-impl RecordRow {
-    pub(crate) const COLUMNS: &'static str = "seq, step_id, attempt, body, hash, signature, key_id";
-
-    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(RecordRow {
-            seq: row.get::<_, i64>(0)?.max(0) as u64,
-            step_id: row.get(1)?,
-            attempt: row.get(2)?,
-            body: row.get(3)?,
-            hash: row.get(4)?,
-            signature: row.get(5)?,
-            key_id: row.get(6)?,
-        })
-    }
 }
 
 /// The end of an attempt, committed in one transaction with its record.
@@ -436,4 +329,34 @@ pub struct PendingApply {
     pub attempt: u32,
     /// The task's workspace.
     pub workspace: String,
+}
+
+impl TaskRow {
+    /// The columns both backends select it by, in the order their mappings read them.
+    pub(crate) const COLUMNS: &'static str = "id, pipeline, pipeline_path, pipeline_digest, workspace, params, \
+         status, current_step, created_at, started_at, finished_at, pipeline_text, background, priority, \
+         lease_owner, lease_expires, schedule";
+}
+
+impl StepRow {
+    /// The columns both backends select it by, in the order their mappings read them.
+    pub(crate) const COLUMNS: &'static str = "step_id, kind, plugin, plugin_digest, status, attempts, summary, \
+         data, checks, caveats, error, started_at, finished_at, duration_ms, is_check";
+}
+
+impl EventRow {
+    /// The columns both backends select it by, in the order their mappings read them.
+    pub(crate) const COLUMNS: &'static str =
+        "seq, step_id, attempt, at, kind, level, message, data";
+}
+
+impl ArtifactRow {
+    /// The columns both backends select it by, in the order their mappings read them.
+    pub(crate) const COLUMNS: &'static str =
+        "a.step_id, a.attempt, a.name, a.kind, a.change, a.blake3, a.bytes";
+}
+
+impl RecordRow {
+    /// The columns both backends select it by, in the order their mappings read them.
+    pub(crate) const COLUMNS: &'static str = "seq, step_id, attempt, body, hash, signature, key_id";
 }

@@ -1,12 +1,12 @@
-//! Cron schedules in the journal: their definitions, each due run (fired exactly once: the
-//! firing worker holds the write lock and checks that no other fired it first), and the
-//! caveats of runs that did not start.
+//! Cron schedules, as both backends keep them: their definitions, each due run (fired
+//! exactly once: the firing worker holds the write lock, or the row lock, and checks that no
+//! other fired it first), and the caveats of runs that did not start.
+//!
+//! Which due runs of a firing start is decided here, once for both backends.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::{Journal, NewTask, QueueOptions, Result, TaskStatus, insert_task};
-use crate::time_format::now;
+use super::NewTask;
 
 /// A schedule as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -36,24 +36,9 @@ pub struct ScheduleRow {
 }
 
 impl ScheduleRow {
-    const COLUMNS: &'static str = "name, cron, zone, pipeline_path, workspace, params, catch_up_ms, \
-         overlap, paused, considered_until, created_at";
-
-    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(ScheduleRow {
-            name: row.get(0)?,
-            cron: row.get(1)?,
-            zone: row.get(2)?,
-            pipeline_path: row.get(3)?,
-            workspace: row.get(4)?,
-            params: row.get(5)?,
-            catch_up_ms: row.get(6)?,
-            overlap: row.get(7)?,
-            paused: row.get(8)?,
-            considered_until: row.get(9)?,
-            created_at: row.get(10)?,
-        })
-    }
+    /// The columns both backends select it by, in the order their mappings read them.
+    pub(crate) const COLUMNS: &'static str = "name, cron, zone, pipeline_path, workspace, params, \
+         catch_up_ms, overlap, paused, considered_until, created_at";
 }
 
 /// A caveat of a schedule: a due run that did not start, and why.
@@ -98,152 +83,19 @@ pub struct Firing<'a> {
     pub overlap: OverlapRule,
 }
 
-impl Journal {
-    /// Adds a schedule; `false` if one with that name exists.
-    pub fn add_schedule(&self, schedule: &ScheduleRow) -> Result<bool> {
-        let added = self.conn().execute(
-            "INSERT INTO schedules (name, cron, zone, pipeline_path, workspace, params, catch_up_ms,
-                                    overlap, paused, considered_until, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (name) DO NOTHING",
-            params![
-                schedule.name,
-                schedule.cron,
-                schedule.zone,
-                schedule.pipeline_path,
-                schedule.workspace,
-                schedule.params,
-                schedule.catch_up_ms,
-                schedule.overlap,
-                schedule.paused,
-                schedule.considered_until,
-                schedule.created_at
-            ],
-        )?;
-        Ok(added == 1)
-    }
-
-    /// Every schedule, by name.
-    pub fn schedules(&self) -> Result<Vec<ScheduleRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {} FROM schedules ORDER BY name",
-            ScheduleRow::COLUMNS
-        ))?;
-        let rows = stmt.query_map([], ScheduleRow::from_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// Pauses or resumes a schedule. Resuming skips the runs due while it was paused
-    /// (`now_ms` becomes its `considered_until`) and records that as a caveat. `false` if
-    /// there is no such schedule.
-    pub fn set_schedule_paused(&self, name: &str, paused: bool, now_ms: i64) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let found: Option<(bool, i64)> = tx
-            .query_row(
-                "SELECT paused, considered_until FROM schedules WHERE name = ?1",
-                [name],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let Some((was_paused, until)) = found else {
-            return Ok(false);
-        };
-        if paused {
-            tx.execute("UPDATE schedules SET paused = 1 WHERE name = ?1", [name])?;
-        } else if was_paused {
-            tx.execute(
-                "UPDATE schedules SET paused = 0, considered_until = max(considered_until, ?2)
-                 WHERE name = ?1",
-                params![name, now_ms],
-            )?;
-            tx.execute(
-                "INSERT INTO schedule_caveats (schedule, at, message) VALUES (?1, ?2, ?3)",
-                params![
-                    name,
-                    now(),
-                    format!(
-                        "runs due from {} to {} were skipped: the schedule was paused",
-                        crate::time_format::from_ms(until),
-                        crate::time_format::from_ms(now_ms)
-                    )
-                ],
-            )?;
-        }
-        tx.commit()?;
-        Ok(true)
-    }
-
-    /// Removes a schedule (its tasks stay). `false` if there is no such schedule.
-    pub fn remove_schedule(&self, name: &str) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let removed = tx.execute("DELETE FROM schedules WHERE name = ?1", [name])?;
-        tx.execute("DELETE FROM schedule_runs WHERE schedule = ?1", [name])?;
-        tx.execute("DELETE FROM schedule_caveats WHERE schedule = ?1", [name])?;
-        tx.commit()?;
-        Ok(removed == 1)
-    }
-
-    /// The caveats of a schedule, newest first.
-    pub fn schedule_caveats(&self, name: &str, limit: usize) -> Result<Vec<ScheduleCaveat>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT at, message FROM schedule_caveats WHERE schedule = ?1 ORDER BY seq DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![name, limit as i64], |row| {
-            Ok(ScheduleCaveat {
-                at: row.get(0)?,
-                message: row.get(1)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// The due instants a schedule fired, oldest first, with the task each queued.
-    pub fn schedule_runs(&self, name: &str) -> Result<Vec<(i64, Option<String>, String)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT due_at, task_id, outcome FROM schedule_runs WHERE schedule = ?1 ORDER BY due_at",
-        )?;
-        let rows = stmt.query_map([name], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// Fires a schedule: queues its due runs as the overlap rule allows and records every
-    /// due instant and caveat, in one transaction. Returns the tasks queued, or `None` if
-    /// another worker fired these runs first.
-    pub fn fire_schedule(&self, firing: &Firing<'_>) -> Result<Option<Vec<String>>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current: Option<i64> = tx
-            .query_row(
-                "SELECT considered_until FROM schedules WHERE name = ?1 AND paused = 0",
-                [firing.schedule],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if current != Some(firing.seen_until) {
-            return Ok(None);
-        }
-        let count = |status: TaskStatus| -> rusqlite::Result<i64> {
-            tx.query_row(
-                "SELECT count(*) FROM tasks WHERE schedule = ?1 AND status = ?2",
-                params![firing.schedule, status.as_str()],
-                |row| row.get(0),
-            )
-        };
-        let (running, queued) = (count(TaskStatus::Running)?, count(TaskStatus::Queued)?);
-        let last = firing.start.len().saturating_sub(1);
-        let mut caveats = firing.caveats.clone();
-        let mut queued_ids = Vec::new();
-        for (index, (due, task)) in firing.start.iter().enumerate() {
+/// Decides, for each due instant of `firing` in order, whether it starts (`None`) or is
+/// skipped (`Some(reason)`), given the schedule's tasks `running` and `queued` now.
+pub(super) fn decide(firing: &Firing<'_>, running: i64, queued: i64) -> Vec<Option<&'static str>> {
+    let last = firing.start.len().saturating_sub(1);
+    let mut started = 0;
+    (0..firing.start.len())
+        .map(|index| {
             let skip = match firing.overlap {
                 OverlapRule::Alongside | OverlapRule::After => None,
                 OverlapRule::Skip if running + queued > 0 => {
                     Some("an earlier run is still active (overlap: skip)")
                 }
-                OverlapRule::AfterOne if queued > 0 || queued_ids.len() == 1 => {
+                OverlapRule::AfterOne if queued > 0 || started == 1 => {
                     Some("a run is already waiting (overlap: buffer-one)")
                 }
                 OverlapRule::Skip | OverlapRule::AfterOne | OverlapRule::Replace
@@ -253,51 +105,33 @@ impl Journal {
                 }
                 _ => None,
             };
-            let at = crate::time_format::from_ms(*due);
-            if let Some(reason) = skip {
-                tx.execute(
-                    "INSERT INTO schedule_runs (schedule, due_at, outcome) VALUES (?1, ?2, 'skipped')",
-                    params![firing.schedule, due],
-                )?;
-                caveats.push(format!("the run due at {at} did not start: {reason}"));
-                continue;
+            if skip.is_none() {
+                started += 1;
             }
-            if firing.overlap == OverlapRule::Replace {
-                tx.execute(
-                    "UPDATE tasks SET cancel_requested = 1 WHERE schedule = ?1 AND status IN ('queued', 'running')",
-                    [firing.schedule],
-                )?;
-                tx.execute(
-                    "UPDATE tasks SET status = 'cancelled', finished_at = ?2
-                     WHERE schedule = ?1 AND status = 'queued'",
-                    params![firing.schedule, now()],
-                )?;
-            }
-            let serial = matches!(firing.overlap, OverlapRule::After | OverlapRule::AfterOne)
-                .then_some(firing.schedule);
-            let queue = QueueOptions {
-                schedule: Some(firing.schedule),
-                serial_key: serial,
-                ..QueueOptions::default()
-            };
-            insert_task(&tx, task, TaskStatus::Queued, &queue)?;
-            tx.execute(
-                "INSERT INTO schedule_runs (schedule, due_at, task_id, outcome) VALUES (?1, ?2, ?3, 'queued')",
-                params![firing.schedule, due, task.id],
-            )?;
-            queued_ids.push(task.id.to_owned());
-        }
-        for message in &caveats {
-            tx.execute(
-                "INSERT INTO schedule_caveats (schedule, at, message) VALUES (?1, ?2, ?3)",
-                params![firing.schedule, now(), message],
-            )?;
-        }
-        tx.execute(
-            "UPDATE schedules SET considered_until = ?2 WHERE name = ?1",
-            params![firing.schedule, firing.until],
-        )?;
-        tx.commit()?;
-        Ok(Some(queued_ids))
-    }
+            skip
+        })
+        .collect()
+}
+
+/// The serial key a fired task is queued with: its schedule's name when runs must not
+/// overlap, so a worker starts it only after the earlier one ends.
+pub(super) fn serial_key<'a>(firing: &Firing<'a>) -> Option<&'a str> {
+    matches!(firing.overlap, OverlapRule::After | OverlapRule::AfterOne).then_some(firing.schedule)
+}
+
+/// The caveat of a due run that did not start.
+pub(super) fn skipped_caveat(due_ms: i64, reason: &str) -> String {
+    format!(
+        "the run due at {} did not start: {reason}",
+        crate::time_format::from_ms(due_ms)
+    )
+}
+
+/// The caveat recorded when a paused schedule resumes.
+pub(super) fn paused_caveat(from_ms: i64, to_ms: i64) -> String {
+    format!(
+        "runs due from {} to {} were skipped: the schedule was paused",
+        crate::time_format::from_ms(from_ms),
+        crate::time_format::from_ms(to_ms)
+    )
 }

@@ -1,4 +1,37 @@
 use super::*;
+use rusqlite::Connection;
+
+/// Runs `test` on a fresh journal of each backend: SQLite, and PostgreSQL when
+/// `NIGHTSHIFT_TEST_POSTGRES` names a server. Without one, the PostgreSQL run is skipped
+/// with a message, except under CI (`CI` set), which never skips it.
+fn each_backend(test: impl Fn(&Journal)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    test(&Journal::open(&dir.path().join("j.db")).expect("open SQLite"));
+    if let Some(url) = postgres_scratch() {
+        test(&Journal::open_at(&StoreLocation::Postgres(url)).expect("open PostgreSQL"));
+    }
+}
+
+/// A URL to a schema of its own on the test server, or `None` (with a message) if there is
+/// no test server.
+fn postgres_scratch() -> Option<String> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let Some(base) = std::env::var("NIGHTSHIFT_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs every test on PostgreSQL too: set NIGHTSHIFT_TEST_POSTGRES"
+        );
+        eprintln!("skipped on PostgreSQL: set NIGHTSHIFT_TEST_POSTGRES=postgres://... to run it");
+        return None;
+    };
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let schema = format!("unit_{}_{n}", std::process::id());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
+}
 
 fn task<'a>(id: &'a str) -> NewTask<'a> {
     NewTask {
@@ -30,84 +63,84 @@ fn task<'a>(id: &'a str) -> NewTask<'a> {
 
 #[test]
 fn records_a_task_its_steps_and_events_in_order() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
-    journal.create_task(&task("0123abcd")).expect("create");
-    journal
-        .start_attempt("0123abcd", "a", 1, None)
-        .expect("start");
-    for message in ["one", "two"] {
+    each_backend(|journal| {
+        journal.create_task(&task("0123abcd")).expect("create");
         journal
-            .append_event(&NewEvent {
-                task_id: "0123abcd",
-                step_id: Some("a"),
-                attempt: Some(1),
-                kind: "log",
-                level: Some("info"),
-                message,
-                data: None,
-            })
-            .expect("event");
-    }
-    let result = StepResult {
-        status: StepStatus::Failed,
-        summary: None,
-        data: None,
-        checks: None,
-        caveats: None,
-        error: Some("boom".into()),
-        duration_ms: 5,
-    };
-    let commit = Commit {
-        task_id: "0123abcd",
-        step_id: "a",
-        attempt: 1,
-        result: &result,
-        artifacts: &[],
-        apply_pending: false,
-        fence: None,
-    };
-    let record = journal
-        .commit_attempt(&commit, |head| Ok::<_, ()>(fake_record(head, "a")))
-        .expect("commit")
-        .expect("signed");
-    assert_eq!((record.seq, record.attempt), (1, 1));
-    journal
-        .finish_task("0123abcd", TaskStatus::Failed, None)
-        .expect("end");
+            .start_attempt("0123abcd", "a", 1, None)
+            .expect("start");
+        for message in ["one", "two"] {
+            journal
+                .append_event(&NewEvent {
+                    task_id: "0123abcd",
+                    step_id: Some("a"),
+                    attempt: Some(1),
+                    kind: "log",
+                    level: Some("info"),
+                    message,
+                    data: None,
+                })
+                .expect("event");
+        }
+        let result = StepResult {
+            status: StepStatus::Failed,
+            summary: None,
+            data: None,
+            checks: None,
+            caveats: None,
+            error: Some("boom".into()),
+            duration_ms: 5,
+        };
+        let commit = Commit {
+            task_id: "0123abcd",
+            step_id: "a",
+            attempt: 1,
+            result: &result,
+            artifacts: &[],
+            apply_pending: false,
+            fence: None,
+        };
+        let record = journal
+            .commit_attempt(&commit, |head| Ok::<_, ()>(fake_record(head, "a")))
+            .expect("commit")
+            .expect("signed");
+        assert_eq!((record.seq, record.attempt), (1, 1));
+        journal
+            .finish_task("0123abcd", TaskStatus::Failed, None)
+            .expect("end");
 
-    let found = journal.find_task("0123").expect("by prefix");
-    assert_eq!(found.status, TaskStatus::Failed);
-    let steps = journal.steps("0123abcd").expect("steps");
-    let statuses: Vec<_> = steps.iter().map(|s| s.status).collect();
-    assert_eq!(statuses, [StepStatus::Failed, StepStatus::Skipped]);
-    assert_eq!(steps[0].error.as_deref(), Some("boom"));
-    let events = journal.events("0123abcd", 0).expect("events");
-    let messages: Vec<_> = events.iter().map(|e| e.message.as_str()).collect();
-    assert_eq!(messages, ["one", "two"]);
-    assert_eq!(
-        journal
-            .events("0123abcd", events[0].seq)
-            .expect("after")
-            .len(),
-        1
-    );
+        let found = journal.find_task("0123").expect("by prefix");
+        assert_eq!(found.status, TaskStatus::Failed);
+        let steps = journal.steps("0123abcd").expect("steps");
+        let statuses: Vec<_> = steps.iter().map(|s| s.status).collect();
+        assert_eq!(statuses, [StepStatus::Failed, StepStatus::Skipped]);
+        assert_eq!(steps[0].error.as_deref(), Some("boom"));
+        let events = journal.events("0123abcd", 0).expect("events");
+        let messages: Vec<_> = events.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(messages, ["one", "two"]);
+        assert_eq!(
+            journal
+                .events("0123abcd", events[0].seq)
+                .expect("after")
+                .len(),
+            1
+        );
+    });
 }
 
 #[test]
 fn prefix_matching_several_tasks_is_ambiguous() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
-    journal.create_task(&task("abc1")).expect("create");
-    journal.create_task(&task("abc2")).expect("create");
-    assert!(matches!(
-        journal.find_task("abc"),
-        Err(JournalError::AmbiguousTask { count: 2, .. })
-    ));
-    assert!(matches!(
-        journal.find_task("zzz"),
-        Err(JournalError::TaskNotFound(_))
-    ));
+    each_backend(|journal| {
+        journal.create_task(&task("abc1")).expect("create");
+        journal.create_task(&task("abc2")).expect("create");
+        assert!(matches!(
+            journal.find_task("abc"),
+            Err(JournalError::AmbiguousTask { count: 2, .. })
+        ));
+        assert!(matches!(
+            journal.find_task("zzz"),
+            Err(JournalError::TaskNotFound(_))
+        ));
+    });
 }
 
 #[test]
@@ -116,7 +149,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
     let path = dir.path().join("j.db");
     drop(Journal::open(&path).expect("open"));
     let conn = Connection::open(&path).expect("raw open");
-    conn.pragma_update(None, "user_version", schema::CURRENT_VERSION + 1)
+    conn.pragma_update(None, "user_version", sqlite::schema::CURRENT_VERSION + 1)
         .expect("bump");
     drop(conn);
     let err = Journal::open(&path).expect_err("newer schema");
@@ -125,28 +158,28 @@ fn a_newer_schema_is_refused_and_left_alone() {
     let version: u32 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("version");
-    assert_eq!(version, schema::CURRENT_VERSION + 1);
+    assert_eq!(version, sqlite::schema::CURRENT_VERSION + 1);
 }
 
 #[test]
 fn key_value_state_and_checkpoints_round_trip() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
-    journal.create_task(&task("t1")).expect("create");
-    assert_eq!(journal.kv_get("t1", "k").expect("get"), None);
-    journal.kv_set("t1", "k", b"v1").expect("set");
-    journal.kv_set("t1", "k", b"v2").expect("set");
-    assert_eq!(
-        journal.kv_get("t1", "k").expect("get"),
-        Some(b"v2".to_vec())
-    );
-    journal
-        .save_checkpoint("t1", "a", b"half")
-        .expect("checkpoint");
-    assert_eq!(
-        journal.checkpoint("t1", "a").expect("read"),
-        Some(b"half".to_vec())
-    );
+    each_backend(|journal| {
+        journal.create_task(&task("t1")).expect("create");
+        assert_eq!(journal.kv_get("t1", "k").expect("get"), None);
+        journal.kv_set("t1", "k", b"v1").expect("set");
+        journal.kv_set("t1", "k", b"v2").expect("set");
+        assert_eq!(
+            journal.kv_get("t1", "k").expect("get"),
+            Some(b"v2".to_vec())
+        );
+        journal
+            .save_checkpoint("t1", "a", b"half")
+            .expect("checkpoint");
+        assert_eq!(
+            journal.checkpoint("t1", "a").expect("read"),
+            Some(b"half".to_vec())
+        );
+    });
 }
 
 fn fake_record(head: &ChainHead, step: &str) -> RecordRow {
@@ -163,65 +196,91 @@ fn fake_record(head: &ChainHead, step: &str) -> RecordRow {
 
 #[test]
 fn records_chain_and_a_failed_signature_commits_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = Journal::open(&dir.path().join("j.db")).expect("open");
-    journal.create_task(&task("t")).expect("create");
-    let result = StepResult {
-        status: StepStatus::Succeeded,
-        summary: Some("done".into()),
-        data: Some("{}".into()),
-        checks: None,
-        caveats: None,
-        error: None,
-        duration_ms: 1,
-    };
-    let artifact = NewArtifact {
-        name: "out/x".into(),
-        kind: "file",
-        change: Some("created"),
-        blake3: Some("00".into()),
-        bytes: 1,
-    };
-    journal.start_attempt("t", "a", 1, None).expect("start");
-    let commit = Commit {
-        task_id: "t",
-        step_id: "a",
-        attempt: 1,
-        result: &result,
-        artifacts: std::slice::from_ref(&artifact),
-        apply_pending: true,
-        fence: None,
-    };
-    let refused = journal
-        .commit_attempt(&commit, |_| Err("no key"))
-        .expect("no sqlite error");
-    assert_eq!(refused, Err("no key"));
-    assert!(journal.records("t").expect("records").is_empty());
-    assert!(
-        journal.artifacts("t").expect("artifacts").is_empty(),
-        "rolled back with the record"
-    );
-    assert!(journal.pending_applies().expect("pending").is_empty());
+    each_backend(|journal| {
+        journal.create_task(&task("t")).expect("create");
+        let result = StepResult {
+            status: StepStatus::Succeeded,
+            summary: Some("done".into()),
+            data: Some("{}".into()),
+            checks: None,
+            caveats: None,
+            error: None,
+            duration_ms: 1,
+        };
+        let artifact = NewArtifact {
+            name: "out/x".into(),
+            kind: "file",
+            change: Some("created"),
+            blake3: Some("00".into()),
+            bytes: 1,
+        };
+        journal.start_attempt("t", "a", 1, None).expect("start");
+        let commit = Commit {
+            task_id: "t",
+            step_id: "a",
+            attempt: 1,
+            result: &result,
+            artifacts: std::slice::from_ref(&artifact),
+            apply_pending: true,
+            fence: None,
+        };
+        let refused = journal
+            .commit_attempt(&commit, |_| Err("no key"))
+            .expect("no sqlite error");
+        assert_eq!(refused, Err("no key"));
+        assert!(journal.records("t").expect("records").is_empty());
+        assert!(
+            journal.artifacts("t").expect("artifacts").is_empty(),
+            "rolled back with the record"
+        );
+        assert!(journal.pending_applies().expect("pending").is_empty());
 
-    journal
-        .commit_attempt(&commit, |head| Ok::<_, ()>(fake_record(head, "a")))
-        .expect("commit")
-        .expect("signed");
-    journal.start_attempt("t", "b", 1, None).expect("start");
-    let second = Commit {
-        step_id: "b",
-        artifacts: &[],
-        apply_pending: false,
-        ..commit
+        journal
+            .commit_attempt(&commit, |head| Ok::<_, ()>(fake_record(head, "a")))
+            .expect("commit")
+            .expect("signed");
+        journal.start_attempt("t", "b", 1, None).expect("start");
+        let second = Commit {
+            step_id: "b",
+            artifacts: &[],
+            apply_pending: false,
+            ..commit
+        };
+        let record = journal
+            .commit_attempt(&second, |head| Ok::<_, ()>(fake_record(head, "b")))
+            .expect("commit")
+            .expect("signed");
+        assert_eq!(record.seq, 2);
+        assert_eq!(record.body, "{\"prev\":Some(\"hash-1\")}");
+        let pending = journal.pending_applies().expect("pending");
+        assert_eq!(pending.len(), 1);
+        journal.mark_applied("t", "a").expect("applied");
+        assert!(journal.pending_applies().expect("pending").is_empty());
+    });
+}
+
+#[test]
+fn a_newer_postgres_schema_is_refused_and_left_alone() {
+    let Some(url) = postgres_scratch() else {
+        return;
     };
-    let record = journal
-        .commit_attempt(&second, |head| Ok::<_, ()>(fake_record(head, "b")))
-        .expect("commit")
-        .expect("signed");
-    assert_eq!(record.seq, 2);
-    assert_eq!(record.body, "{\"prev\":Some(\"hash-1\")}");
-    let pending = journal.pending_applies().expect("pending");
-    assert_eq!(pending.len(), 1);
-    journal.mark_applied("t", "a").expect("applied");
-    assert!(journal.pending_applies().expect("pending").is_empty());
+    let location = StoreLocation::Postgres(url.clone());
+    assert_eq!(Journal::migrate(&location).expect("migrate"), (0, 1));
+    assert_eq!(Journal::migrate(&location).expect("again"), (1, 1));
+    let journal = postgres::Postgres::connect(&url).expect("connect");
+    journal
+        .run_sql("INSERT INTO nightshift_schema (version) VALUES (99)")
+        .expect("bump");
+    let err = Journal::open_at(&location).expect_err("newer schema");
+    assert!(
+        matches!(
+            err,
+            JournalError::NewerSchema {
+                found: 99,
+                supported: 1
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(journal.schema_version().expect("version"), (99, 1));
 }

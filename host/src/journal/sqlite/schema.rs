@@ -1,11 +1,11 @@
-//! The journal's schema and its migrations, versioned with `PRAGMA user_version`.
+//! The SQLite journal's schema and its migrations, versioned with `PRAGMA user_version`.
 //!
 //! Each migration runs inside one transaction with the version bump; a journal written by a
 //! newer Nightshift (a higher version than [`MIGRATIONS`] knows) is refused, never altered.
 
 use rusqlite::Connection;
 
-use super::{JournalError, Sync};
+use crate::journal::{JournalError, Sync};
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -193,8 +193,9 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub(crate) const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 
-/// Sets the connection's pragmas, then brings the schema to [`CURRENT_VERSION`].
-pub(crate) fn prepare(conn: &mut Connection, sync: Sync) -> Result<(), JournalError> {
+/// Sets the connection's pragmas, then brings the schema to [`CURRENT_VERSION`]: the
+/// versions (before, after).
+pub(crate) fn prepare(conn: &mut Connection, sync: Sync) -> Result<(u32, u32), JournalError> {
     // First, so that another process opening the same journal makes us wait, not fail.
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // Pragmas stay outside the migration transaction: `journal_mode` cannot change inside one.
@@ -210,7 +211,7 @@ pub(crate) fn prepare(conn: &mut Connection, sync: Sync) -> Result<(), JournalEr
         });
     }
     if found == CURRENT_VERSION {
-        return Ok(());
+        return Ok((found, found));
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Read again under the write lock: another process may have migrated meanwhile.
@@ -220,5 +221,5 @@ pub(crate) fn prepare(conn: &mut Connection, sync: Sync) -> Result<(), JournalEr
         tx.pragma_update(None, "user_version", index as u32 + 1)?;
     }
     tx.commit()?;
-    Ok(())
+    Ok((found, CURRENT_VERSION))
 }

@@ -1,13 +1,15 @@
-//! Pruning finished tasks, so the journal stays small and fast however long it runs.
+//! Pruning finished tasks on SQLite, so the journal stays small and fast however long it
+//! runs.
 
 use rusqlite::{TransactionBehavior, params};
 
-use super::{Journal, Result, TaskRow};
+use super::Sqlite;
+use super::rows::FromRow;
+use crate::journal::{Result, TaskRow};
 
-impl Journal {
-    /// Finished tasks (succeeded, failed or cancelled) that ended before `cutoff` (a journal
-    /// timestamp), oldest first.
-    pub fn finished_before(&self, cutoff: &str) -> Result<Vec<TaskRow>> {
+impl Sqlite {
+    /// [`Store::finished_before`](crate::journal::Store::finished_before).
+    pub(super) fn finished_tasks_before(&self, cutoff: &str) -> Result<Vec<TaskRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT {} FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ?1
@@ -15,13 +17,12 @@ impl Journal {
              ORDER BY finished_at",
             TaskRow::COLUMNS
         ))?;
-        let rows = stmt.query_map([cutoff], TaskRow::from_row)?;
+        let rows = stmt.query_map([cutoff], <TaskRow as FromRow>::from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Deletes a finished task and everything recorded about it, in one transaction. Its
-    /// artifacts stay in `cas/` (other tasks may share them).
-    pub fn delete_task(&self, task_id: &str) -> Result<()> {
+    /// [`Store::delete_task`](crate::journal::Store::delete_task).
+    pub(super) fn delete_finished_task(&self, task_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for table in [
