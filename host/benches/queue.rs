@@ -46,15 +46,7 @@ fn drain(runtime: &tokio::runtime::Runtime, concurrency: usize) -> f64 {
     let rates = (0..rounds)
         .map(|_| {
             let b = bench();
-            // Warm the compile cache, so every figure is for a precompiled component.
-            runtime
-                .block_on(b.runner.run(&b.plan, Arc::new(Silent)))
-                .expect("warm-up");
-            for _ in 0..tasks {
-                b.runner
-                    .submit(&b.plan, &QueueOptions::default())
-                    .expect("submit");
-            }
+            b.warm_and_queue(runtime, tasks);
             let worker = Worker::new(Arc::clone(&b.runner), b.state.clone(), options(concurrency));
             let (_tx, rx) = tokio::sync::watch::channel(Shutdown::No);
             let started = Instant::now();

@@ -7,11 +7,9 @@
 //! `target/bench/workers.json`.
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Instant;
 
-use nightshift::journal::{QueueOptions, StoreLocation, Sync};
-use nightshift::runner::Silent;
+use nightshift::journal::{StoreLocation, Sync};
 
 mod common;
 
@@ -44,15 +42,7 @@ fn drain(runtime: &tokio::runtime::Runtime, processes: usize, postgres: bool) ->
             let url = postgres.then(|| postgres_url(round, processes)).flatten();
             let step = format!("plugin = {HOSTILE_PLUGIN:?}\nparams = {{ action = \"noop\" }}\n");
             let b = Trivial::on(&step, 1, Sync::Full, url.as_deref());
-            // Warm the compile cache, so every figure is for a precompiled component.
-            runtime
-                .block_on(b.runner.run(&b.plan, Arc::new(Silent)))
-                .expect("warm-up");
-            for _ in 0..tasks {
-                b.runner
-                    .submit(&b.plan, &QueueOptions::default())
-                    .expect("submit");
-            }
+            b.warm_and_queue(runtime, tasks);
             let state = match b.state.store() {
                 StoreLocation::Postgres(url) => url.clone(),
                 StoreLocation::Sqlite(_) => b.state.root().display().to_string(),

@@ -17,6 +17,7 @@ mod submit;
 mod verify;
 mod worker;
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,7 +49,7 @@ pub(crate) struct Cli {
     /// (postgres://user@host/db) for the journal, with the files in --files
     /// [default: $XDG_STATE_HOME/nightshift or ~/.local/state/nightshift]
     #[arg(long, global = true, env = "NIGHTSHIFT_STATE", value_name = "DIR|URL")]
-    state: Option<String>,
+    state: Option<OsString>,
 
     /// With a PostgreSQL state: the directory for artifacts, plugins and keys, shared by
     /// hosts that share the database [default: as for --state]
@@ -117,19 +118,37 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Where the state is, as `--state` and `--files` (or their variables) say.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StateArgs {
-    state: Option<String>,
+    state: Option<OsString>,
     files: Option<PathBuf>,
 }
 
 impl StateArgs {
+    /// The PostgreSQL URL `--state` gives, if it gives one.
+    fn postgres_url(&self) -> Option<&str> {
+        self.state
+            .as_deref()
+            .and_then(OsStr::to_str)
+            .filter(|text| StoreLocation::is_postgres_url(text))
+    }
+
+    /// The directory of the files: `--files` with a PostgreSQL state, else the state
+    /// directory; the default state directory when not given.
+    fn files_dir(&self) -> anyhow::Result<PathBuf> {
+        let given = match self.postgres_url() {
+            Some(_) => self.files.clone(),
+            None => self.state.as_ref().map(PathBuf::from),
+        };
+        Ok(match given {
+            Some(dir) => dir,
+            None => StateDir::default_location()?,
+        })
+    }
+
     /// Where the journal is: a PostgreSQL URL, or `journal.db` in the state directory.
     pub(crate) fn store(&self) -> anyhow::Result<StoreLocation> {
-        Ok(match &self.state {
-            Some(url) if StoreLocation::is_postgres_url(url) => {
-                StoreLocation::Postgres(url.clone())
-            }
-            Some(dir) => StoreLocation::Sqlite(PathBuf::from(dir).join("journal.db")),
-            None => StoreLocation::Sqlite(StateDir::default_location()?.join("journal.db")),
+        Ok(match self.postgres_url() {
+            Some(url) => StoreLocation::Postgres(url.to_owned()),
+            None => StoreLocation::Sqlite(self.files_dir()?.join("journal.db")),
         })
     }
 }
@@ -137,16 +156,10 @@ impl StateArgs {
 /// Opens the state directory given by `--state` / `NIGHTSHIFT_STATE`, or the default one;
 /// with a PostgreSQL state, the files directory of `--files` / `NIGHTSHIFT_FILES`.
 pub(crate) fn open_state(state: StateArgs) -> anyhow::Result<StateDir> {
-    let store = state.store()?;
-    let root = match (&state.state, state.files) {
-        (Some(url), files) if StoreLocation::is_postgres_url(url) => match files {
-            Some(files) => files,
-            None => StateDir::default_location()?,
-        },
-        (Some(dir), _) => PathBuf::from(dir),
-        (None, _) => StateDir::default_location()?,
-    };
-    Ok(StateDir::open_with_store(&root, store)?)
+    Ok(StateDir::open_with_store(
+        &state.files_dir()?,
+        state.store()?,
+    )?)
 }
 
 /// Reads and checks the pipeline at `pipeline`, run in `workspace` with `params`.

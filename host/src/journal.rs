@@ -114,6 +114,20 @@ pub enum Sync {
     Normal,
 }
 
+/// The tables holding a task's records, besides `tasks`, in an order that deletes them
+/// without breaking a reference.
+const TASK_TABLES: [&str; 9] = [
+    "events",
+    "artifacts",
+    "kv",
+    "checkpoints",
+    "pending_applies",
+    "attempts",
+    "records",
+    "reports",
+    "steps",
+];
+
 /// Shorthand for journal results.
 pub type Result<T, E = JournalError> = std::result::Result<T, E>;
 

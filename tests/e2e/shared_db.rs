@@ -434,3 +434,38 @@ fn migrate_applies_the_schema_once_and_a_newer_one_is_refused() {
         );
     }
 }
+
+#[test]
+fn an_idle_worker_on_another_host_wakes_on_notify_not_by_polling() {
+    let Some(server) = postgres_server("an_idle_worker_on_another_host_wakes_on_notify") else {
+        return;
+    };
+    let env = Env::with_postgres(Some(postgres_scratch(&server)));
+    let pipeline = guest_pipeline(&env, "quick.toml", r#"{ action = "noop" }"#, "");
+    env.run(&["migrate"]);
+    // Its own files directory: no wake socket of the submitting side reaches it, and it
+    // polls only once a minute.
+    let elsewhere = tempfile::tempdir().expect("other host's files");
+    let worker = env
+        .command(&["worker", "--poll", "60s"])
+        .env("NIGHTSHIFT_FILES", elsewhere.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn worker");
+    std::thread::sleep(Duration::from_millis(500));
+    let submitted = Instant::now();
+    let task = submit(&env, &pipeline, &[]);
+    wait_until("the task to finish", Duration::from_secs(10), || {
+        scalar(
+            &env,
+            &format!("SELECT count(*) FROM tasks WHERE id = '{task}' AND status = 'succeeded'"),
+        ) == 1
+    });
+    let took = submitted.elapsed();
+    crate::queue::signal(&worker, "TERM");
+    let output = finish(worker);
+    assert!(output.status.success(), "{output:?}");
+    assert!(took < Duration::from_secs(5), "woken after {took:?}");
+    eprintln!("submit to finish on another host: {took:?}");
+}

@@ -170,6 +170,17 @@ impl Trivial {
         }
     }
 
+    /// Runs the pipeline once to warm the compile cache (so every figure is for a
+    /// precompiled component), then queues `tasks` tasks of it.
+    pub(crate) fn warm_and_queue(&self, runtime: &tokio::runtime::Runtime, tasks: usize) {
+        runtime.block_on(self.run());
+        for _ in 0..tasks {
+            self.runner
+                .submit(&self.plan, &nightshift::journal::QueueOptions::default())
+                .expect("submit");
+        }
+    }
+
     /// Runs the pipeline once, in the foreground.
     pub(crate) async fn run(&self) {
         let outcome = self

@@ -10,6 +10,13 @@
 //! Artifacts are not stored in the database: they stay content-addressed by blake3 in the
 //! `cas/` of the files directory, which hosts share like their workspaces.
 //!
+//! Durability is SQLite's: what a step commits (its record, artifacts and end), a submitted
+//! or cancelled task, and schedule changes return once the server has flushed them to its
+//! write-ahead log (`synchronous_commit = on`); bookkeeping around them (attempt starts,
+//! events, leases, heartbeats, task ends) returns without waiting for the flush (`off`),
+//! and becomes durable with the next flushed commit, as the log is flushed in order. A
+//! server crash can so forget bookkeeping written after the last commit, never a commit.
+//!
 //! A lost connection (the server restarting, a network cut) is made again, and the operation
 //! that failed is run again, for up to [`RECONNECT_FOR`]. Every write is safe to run twice:
 //! a step commit or task insert that did land is recognised and not repeated.
@@ -41,12 +48,13 @@ pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
 /// The channel `NOTIFY` announces queued tasks on.
 const QUEUE_CHANNEL: &str = "nightshift_queue";
 
-/// The PostgreSQL journal.
+/// The PostgreSQL journal: a pool of connections, one per caller at a time, so tasks of one
+/// worker read and commit side by side.
 #[derive(Debug)]
 pub struct Postgres {
     config: tokio_postgres::Config,
     server: String,
-    session: Mutex<Option<Session>>,
+    idle: Mutex<Vec<Session>>,
 }
 
 impl Postgres {
@@ -65,7 +73,7 @@ impl Postgres {
         Ok(Postgres {
             config,
             server,
-            session: Mutex::new(Some(session)),
+            idle: Mutex::new(vec![session]),
         })
     }
 
@@ -85,41 +93,53 @@ impl Postgres {
         self.run(|s| s.batch(sql))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Session>> {
-        // A panic while holding the lock leaves at worst a transaction open on the session;
-        // the next operation's BEGIN fails, the session is dropped and made again.
-        self.session
+    fn idle(&self) -> MutexGuard<'_, Vec<Session>> {
+        // The lock only guards the list; a panic while holding it cannot leave a session
+        // half used.
+        self.idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `op` on the session, reconnecting and running it again while the failure is a
-    /// lost connection or a retryable conflict, for up to [`RECONNECT_FOR`].
+    /// Puts a session that is still open back in the pool.
+    fn give_back(&self, session: Option<Session>) {
+        if let Some(session) = session.filter(|s| !s.is_closed()) {
+            self.idle().push(session);
+        }
+    }
+
+    /// Runs `op` on a session of the pool (a new one if none is idle), reconnecting and
+    /// running it again while the failure is a lost connection or a retryable conflict, for
+    /// up to [`RECONNECT_FOR`].
     fn run<T>(&self, mut op: impl FnMut(&mut Session) -> Outcome<T>) -> Result<T> {
-        let mut guard = self.lock();
+        let mut session = self.idle().pop();
         let mut lost_since: Option<(Instant, String)> = None;
         let mut pause = Duration::from_millis(50);
+        let gave_up = |since: &Instant, reason: &str| {
+            (since.elapsed() >= RECONNECT_FOR).then(|| JournalError::Disconnected {
+                server: self.server.clone(),
+                seconds: RECONNECT_FOR.as_secs(),
+                reason: reason.to_owned(),
+            })
+        };
         loop {
-            if guard.as_ref().is_none_or(Session::is_closed) {
-                if guard.take().is_some() {
+            if session.as_ref().is_none_or(Session::is_closed) {
+                if session.take().is_some() {
                     tracing::warn!(server = %self.server, "the connection to PostgreSQL was lost; reconnecting");
                 }
                 match Session::connect(&self.config) {
-                    Ok(session) => {
+                    Ok(made) => {
                         if let Some((since, _)) = &lost_since {
                             tracing::info!(server = %self.server, after = ?since.elapsed(), "reconnected to PostgreSQL");
                         }
-                        *guard = Some(session);
+                        session = Some(made);
                     }
                     Err(e) => {
-                        let (since, _) =
+                        let (since, reason) =
                             lost_since.get_or_insert_with(|| (Instant::now(), String::new()));
-                        if since.elapsed() >= RECONNECT_FOR {
-                            return Err(JournalError::Disconnected {
-                                server: self.server.clone(),
-                                seconds: RECONNECT_FOR.as_secs(),
-                                reason: e.to_string(),
-                            });
+                        *reason = e.to_string();
+                        if let Some(error) = gave_up(since, reason) {
+                            return Err(error);
                         }
                         std::thread::sleep(pause);
                         pause = (pause * 2).min(Duration::from_secs(1));
@@ -127,37 +147,40 @@ impl Postgres {
                     }
                 }
             }
-            let Some(session) = guard.as_mut() else {
+            let Some(current) = session.as_mut() else {
                 continue;
             };
-            match op(session) {
-                Ok(value) => return Ok(value),
-                Err(Failure::Journal(e)) => return Err(e),
-                Err(Failure::Db(e)) if session::is_transient(&e) || session.is_closed() => {
+            match op(current) {
+                Ok(value) => {
+                    self.give_back(session);
+                    return Ok(value);
+                }
+                Err(Failure::Journal(e)) => {
+                    self.give_back(session);
+                    return Err(e);
+                }
+                Err(Failure::Db(e)) if session::is_transient(&e) || current.is_closed() => {
+                    let lost = current.is_closed() || e.is_closed();
                     let (since, reason) =
                         lost_since.get_or_insert_with(|| (Instant::now(), String::new()));
                     *reason = session::explain(&e);
-                    let lost = session.is_closed() || e.is_closed();
                     let next = if lost {
                         "reconnecting and trying again"
                     } else {
                         "trying again"
                     };
                     tracing::warn!(server = %self.server, "PostgreSQL: {reason}; {next}");
-                    if since.elapsed() >= RECONNECT_FOR {
-                        return Err(JournalError::Disconnected {
-                            server: self.server.clone(),
-                            seconds: RECONNECT_FOR.as_secs(),
-                            reason: reason.clone(),
-                        });
+                    if let Some(error) = gave_up(since, reason) {
+                        return Err(error);
                     }
                     if lost {
-                        *guard = None;
+                        session = None;
                     }
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }
                 Err(Failure::Db(e)) => {
+                    self.give_back(session);
                     return Err(JournalError::Postgres {
                         server: self.server.clone(),
                         reason: session::explain(&e),
@@ -167,9 +190,15 @@ impl Postgres {
         }
     }
 
-    /// Runs `op` in one transaction, as [`Postgres::run`] does.
+    /// Runs `op` in one transaction, as [`Postgres::run`] does, returning before the WAL is
+    /// flushed (bookkeeping).
     fn transaction<T>(&self, mut op: impl FnMut(&mut Session) -> Outcome<T>) -> Result<T> {
-        self.run(|session| session.transaction(&mut op))
+        self.run(|session| session.transaction(false, &mut op))
+    }
+
+    /// Runs `op` in one transaction, as [`Postgres::run`] does, returning once it is durable.
+    fn durable<T>(&self, mut op: impl FnMut(&mut Session) -> Outcome<T>) -> Result<T> {
+        self.run(|session| session.transaction(true, &mut op))
     }
 }
 
@@ -259,7 +288,7 @@ impl Store for Postgres {
     }
 
     fn create_task(&self, task: &NewTask<'_>) -> Result<()> {
-        self.transaction(|s| {
+        self.durable(|s| {
             insert_task(s, task, TaskStatus::Running, &QueueOptions::default()).map(|_| ())
         })
     }
@@ -320,7 +349,7 @@ impl Store for Postgres {
             fence,
         } = *commit;
         let attempt = i64::from(attempt);
-        self.transaction(|s| {
+        self.durable(|s| {
             check_fence(s, task_id, fence)?;
             // Run again after a lost answer to COMMIT: the first run may have landed.
             if let Some(row) = s.query_opt(
@@ -511,7 +540,7 @@ impl Store for Postgres {
     }
 
     fn request_cancel(&self, task_id: &str) -> Result<()> {
-        self.run(|s| {
+        self.durable(|s| {
             s.execute(
                 "UPDATE tasks SET cancel_requested = true WHERE id = $1",
                 &[&task_id],
@@ -749,7 +778,7 @@ impl Store for Postgres {
     }
 
     fn submit_task(&self, task: &NewTask<'_>, queue: &QueueOptions<'_>) -> Result<Submitted> {
-        self.transaction(|s| queue::submit(s, task, queue))
+        self.durable(|s| queue::submit(s, task, queue))
     }
 
     fn claim(&self, owner: &str, ttl_ms: i64) -> Result<Option<Lease>> {
@@ -765,7 +794,7 @@ impl Store for Postgres {
     }
 
     fn cancel_queued(&self, task_id: &str) -> Result<bool> {
-        self.transaction(|s| queue::cancel_queued(s, task_id))
+        self.durable(|s| queue::cancel_queued(s, task_id))
     }
 
     fn lane_busy(&self) -> Result<bool> {
@@ -781,7 +810,7 @@ impl Store for Postgres {
     }
 
     fn add_schedule(&self, schedule: &ScheduleRow) -> Result<bool> {
-        self.run(|s| schedules::add(s, schedule))
+        self.durable(|s| schedules::add(s, schedule))
     }
 
     fn schedules(&self) -> Result<Vec<ScheduleRow>> {
@@ -789,11 +818,11 @@ impl Store for Postgres {
     }
 
     fn set_schedule_paused(&self, name: &str, paused: bool, now_ms: i64) -> Result<bool> {
-        self.transaction(|s| schedules::set_paused(s, name, paused, now_ms))
+        self.durable(|s| schedules::set_paused(s, name, paused, now_ms))
     }
 
     fn remove_schedule(&self, name: &str) -> Result<bool> {
-        self.transaction(|s| schedules::remove(s, name))
+        self.durable(|s| schedules::remove(s, name))
     }
 
     fn schedule_caveats(&self, name: &str, limit: usize) -> Result<Vec<ScheduleCaveat>> {
@@ -805,7 +834,7 @@ impl Store for Postgres {
     }
 
     fn fire_schedule(&self, firing: &Firing<'_>) -> Result<Option<Vec<String>>> {
-        self.transaction(|s| schedules::fire(s, firing))
+        self.durable(|s| schedules::fire(s, firing))
     }
 
     fn finished_before(&self, cutoff: &str) -> Result<Vec<TaskRow>> {
@@ -813,6 +842,6 @@ impl Store for Postgres {
     }
 
     fn delete_task(&self, task_id: &str) -> Result<()> {
-        self.transaction(|s| prune::delete_task(s, task_id))
+        self.durable(|s| prune::delete_task(s, task_id))
     }
 }

@@ -2,7 +2,7 @@
 
 use super::rows::all;
 use super::session::{Outcome, Session};
-use crate::journal::TaskRow;
+use crate::journal::{TASK_TABLES, TaskRow};
 
 pub(super) fn finished_before(s: &mut Session, cutoff: &str) -> Outcome<Vec<TaskRow>> {
     let sql = format!(
@@ -15,17 +15,7 @@ pub(super) fn finished_before(s: &mut Session, cutoff: &str) -> Outcome<Vec<Task
 }
 
 pub(super) fn delete_task(s: &mut Session, task_id: &str) -> Outcome<()> {
-    for table in [
-        "events",
-        "artifacts",
-        "kv",
-        "checkpoints",
-        "pending_applies",
-        "attempts",
-        "records",
-        "reports",
-        "steps",
-    ] {
+    for table in TASK_TABLES {
         s.execute(
             &format!("DELETE FROM {table} WHERE task_id = $1"),
             &[&task_id],

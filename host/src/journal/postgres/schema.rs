@@ -211,7 +211,7 @@ pub(super) fn migrate(session: &mut Session) -> Outcome<(u32, u32)> {
     if found == CURRENT_VERSION {
         return Ok((found, found));
     }
-    session.transaction(|tx| {
+    session.transaction(true, |tx| {
         tx.query_one("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
         create_schema(tx)?;
         tx.batch("CREATE TABLE IF NOT EXISTS nightshift_schema (version BIGINT NOT NULL)")?;

@@ -145,6 +145,12 @@ impl Session {
                     tracing::debug!("PostgreSQL connection ended: {e}");
                 }
             });
+            // Bookkeeping commits without waiting for the WAL flush; durable transactions
+            // turn it back on (see the `postgres` module).
+            client
+                .batch_execute("SET synchronous_commit TO off")
+                .await
+                .map_err(|e| connect_reason(&e))?;
             Ok::<_, String>(client)
         });
         let client = futures_executor::block_on(connecting)
@@ -215,11 +221,17 @@ impl Session {
     }
 
     /// Runs `work` in one transaction: committed if it returns `Ok`, rolled back otherwise.
+    /// Its commit returns before the WAL is flushed unless `durable`.
     pub(super) fn transaction<T>(
         &mut self,
+        durable: bool,
         work: impl FnOnce(&mut Session) -> Outcome<T>,
     ) -> Outcome<T> {
-        self.batch("BEGIN")?;
+        self.batch(if durable {
+            "BEGIN; SET LOCAL synchronous_commit TO on"
+        } else {
+            "BEGIN"
+        })?;
         match work(self) {
             Ok(value) => {
                 self.batch("COMMIT")?;

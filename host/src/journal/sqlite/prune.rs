@@ -5,7 +5,7 @@ use rusqlite::{TransactionBehavior, params};
 
 use super::Sqlite;
 use super::rows::FromRow;
-use crate::journal::{Result, TaskRow};
+use crate::journal::{Result, TASK_TABLES, TaskRow};
 
 impl Sqlite {
     /// [`Store::finished_before`](crate::journal::Store::finished_before).
@@ -25,17 +25,7 @@ impl Sqlite {
     pub(super) fn delete_finished_task(&self, task_id: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for table in [
-            "events",
-            "artifacts",
-            "kv",
-            "checkpoints",
-            "pending_applies",
-            "attempts",
-            "records",
-            "reports",
-            "steps",
-        ] {
+        for table in TASK_TABLES {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE task_id = ?1"),
                 [task_id],
