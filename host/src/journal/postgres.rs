@@ -18,8 +18,11 @@
 //! server crash can so forget bookkeeping written after the last commit, never a commit.
 //!
 //! A lost connection (the server restarting, a network cut) is made again, and the operation
-//! that failed is run again, for up to [`RECONNECT_FOR`]. Every write is safe to run twice:
-//! a step commit or task insert that did land is recognised and not repeated.
+//! that failed is run again, for up to [`RECONNECT_FOR`]. When the answer to a COMMIT was
+//! lost, the first run may have landed: a step commit, task insert or attempt start that did
+//! is recognised and not repeated; an event may be logged twice, and a claim whose answer
+//! was lost leaves its task leased to this worker until the lease expires and another claim
+//! takes it.
 
 mod listen;
 mod prune;
