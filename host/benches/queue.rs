@@ -98,7 +98,7 @@ fn submit_to_start() -> f64 {
     let handle = runtime.spawn(async move { worker.run(rx).await });
     // The worker binds its wake socket as it starts.
     std::thread::sleep(Duration::from_millis(200));
-    let watcher = Journal::open(&b.state.journal_path()).expect("journal");
+    let watcher = Journal::open_at(b.state.store()).expect("journal");
     let mut latencies = Vec::new();
     for _ in 0..if common::quick() { 5 } else { 40 } {
         let started = Instant::now();

@@ -130,36 +130,27 @@ impl StateArgs {
             .and_then(OsStr::to_str)
             .filter(|text| StoreLocation::is_postgres_url(text))
     }
-
-    /// The directory of the files: `--files` with a PostgreSQL state, else the state
-    /// directory; the default state directory when not given.
-    fn files_dir(&self) -> anyhow::Result<PathBuf> {
-        let given = match self.postgres_url() {
-            Some(_) => self.files.clone(),
-            None => self.state.as_ref().map(PathBuf::from),
-        };
-        Ok(match given {
-            Some(dir) => dir,
-            None => StateDir::default_location()?,
-        })
-    }
-
-    /// Where the journal is: a PostgreSQL URL, or `journal.db` in the state directory.
-    pub(crate) fn store(&self) -> anyhow::Result<StoreLocation> {
-        Ok(match self.postgres_url() {
-            Some(url) => StoreLocation::Postgres(url.to_owned()),
-            None => StoreLocation::Sqlite(self.files_dir()?.join("journal.db")),
-        })
-    }
 }
 
 /// Opens the state directory given by `--state` / `NIGHTSHIFT_STATE`, or the default one;
-/// with a PostgreSQL state, the files directory of `--files` / `NIGHTSHIFT_FILES`.
+/// with a PostgreSQL state, the files directory of `--files` / `NIGHTSHIFT_FILES` (else the
+/// default state directory) with the journal in the database.
 pub(crate) fn open_state(state: StateArgs) -> anyhow::Result<StateDir> {
-    Ok(StateDir::open_with_store(
-        &state.files_dir()?,
-        state.store()?,
-    )?)
+    let (given, store) = match state.postgres_url() {
+        Some(url) => (
+            state.files.clone(),
+            Some(StoreLocation::Postgres(url.to_owned())),
+        ),
+        None => (state.state.map(PathBuf::from), None),
+    };
+    let root = match given {
+        Some(root) => root,
+        None => StateDir::default_location()?,
+    };
+    Ok(match store {
+        Some(store) => StateDir::open_with_store(&root, store)?,
+        None => StateDir::open(&root)?,
+    })
 }
 
 /// Reads and checks the pipeline at `pipeline`, run in `workspace` with `params`.

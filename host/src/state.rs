@@ -87,11 +87,6 @@ impl StateDir {
         &self.root
     }
 
-    /// The SQLite journal (used unless the journal is elsewhere: see [`StateDir::store`]).
-    pub fn journal_path(&self) -> PathBuf {
-        self.root.join("journal.db")
-    }
-
     /// Where the journal is.
     pub fn store(&self) -> &StoreLocation {
         &self.store
