@@ -89,7 +89,7 @@ impl Sqlite {
             path: path.to_path_buf(),
             source,
         })?;
-        let versions = schema::prepare(&mut conn, sync).map_err(|e| match e {
+        let versions = prepare_when_free(&mut conn, sync).map_err(|e| match e {
             JournalError::Sqlite(source) => JournalError::Open {
                 path: path.to_path_buf(),
                 source,
@@ -639,6 +639,24 @@ impl Store for Sqlite {
 
     fn delete_task(&self, task_id: &str) -> Result<()> {
         self.delete_finished_task(task_id)
+    }
+}
+
+/// [`schema::prepare`], tried again while another process holds a lock it needs. Switching a
+/// new journal to WAL takes a lock SQLite's busy handler does not wait for, so processes
+/// opening the same new journal at once can be told it is locked.
+fn prepare_when_free(conn: &mut Connection, sync: Sync) -> Result<(u32, u32)> {
+    let started = std::time::Instant::now();
+    loop {
+        match schema::prepare(conn, sync) {
+            Err(JournalError::Sqlite(e))
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && started.elapsed() < schema::BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 

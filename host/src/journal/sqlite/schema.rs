@@ -190,6 +190,9 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// How long a statement waits for another process's lock before failing.
+pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The schema version this build writes.
 pub(crate) const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -197,7 +200,7 @@ pub(crate) const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 /// versions (before, after).
 pub(crate) fn prepare(conn: &mut Connection, sync: Sync) -> Result<(u32, u32), JournalError> {
     // First, so that another process opening the same journal makes us wait, not fail.
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // Pragmas stay outside the migration transaction: `journal_mode` cannot change inside one.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", sync.pragma())?;
