@@ -78,19 +78,49 @@ fn main() {
     std::fs::write(out_dir.join("test_guests.rs"), guests).expect("write test_guests.rs");
 }
 
+/// Makes sure the standard library for `wasm32-wasip2` is there. rustup adds the targets of
+/// `rust-toolchain.toml` only when it installs the toolchain itself, so a machine that already
+/// had the pinned toolchain lacks it: add it through rustup, saying so, and stop with the exact
+/// command only where rustup is not what runs this build.
 fn check_target_installed() {
+    if target_installed() {
+        return;
+    }
+    let toolchain = env::var("RUSTUP_TOOLCHAIN").ok();
+    let add_command = match &toolchain {
+        Some(toolchain) => format!("rustup target add {TARGET} --toolchain {toolchain}"),
+        None => format!("rustup target add {TARGET}"),
+    };
+    let Some(toolchain) = toolchain else {
+        panic!(
+            "the `{TARGET}` target is not installed; the bundled plugins are built for it.\n\
+             Install it with: {add_command}"
+        );
+    };
+    println!("cargo:warning=the `{TARGET}` target is missing; adding it: {add_command}");
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET, "--toolchain", &toolchain])
+        .status();
+    match status {
+        Ok(status) if status.success() && target_installed() => {}
+        Ok(status) => panic!(
+            "adding the `{TARGET}` target failed ({status}); the bundled plugins are built for it.\n\
+             Install it with: {add_command}"
+        ),
+        Err(error) => panic!(
+            "could not run rustup to add the `{TARGET}` target ({error}); the bundled plugins \
+             are built for it.\nInstall it with: {add_command}"
+        ),
+    }
+}
+
+fn target_installed() -> bool {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output();
-    let installed = sysroot.ok().is_some_and(|out| {
+    sysroot.ok().is_some_and(|out| {
         let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         Path::new(&root).join("lib/rustlib").join(TARGET).exists()
-    });
-    if !installed {
-        panic!(
-            "the `{TARGET}` target is not installed; plugins are built for it.\n\
-             Install it with: rustup target add {TARGET}"
-        );
-    }
+    })
 }
 
 fn build_guests(root: &Path, target_dir: &Path) {
