@@ -196,12 +196,11 @@ macro_rules! export_plugin {
         $crate::bindings::export_world!(NightshiftPlugin);
 
         const NIGHTSHIFT_PLUGIN_METADATA_TEXT: &str = ::core::concat!(
-            // Literals, as `concat!` needs: METADATA_FORMAT and WORLD below.
-            "format=nightshift.plugin-metadata/v1\n",
+            "format=", $crate::__private::metadata_format_literal!(), "\n",
             "name=", ::core::env!("CARGO_PKG_NAME"), "\n",
             "version=", ::core::env!("CARGO_PKG_VERSION"), "\n",
             "description=", ::core::env!("CARGO_PKG_DESCRIPTION"), "\n",
-            "world=nightshift:plugin/plugin@0.1.0\n",
+            "world=", $crate::__private::world_literal!(), "\n",
             $("read=", $read, "\n",)?
             $("write=", $write, "\n",)?
             $($("env=", $env, "\n",)*)?
@@ -219,18 +218,11 @@ macro_rules! export_plugin {
     };
 }
 
-/// The WIT world this SDK binds, with its version.
-pub const WORLD: &str = "nightshift:plugin/plugin@0.1.0";
-
-/// The custom section of a component that holds its plugin metadata.
-pub const METADATA_SECTION: &str = "nightshift-plugin";
-
-/// The format of the metadata: UTF-8 text, one `key=value` per line; `env` and `network` may
-/// repeat.
-pub const METADATA_FORMAT: &str = "nightshift.plugin-metadata/v1";
+pub use nightshift_plugin_abi::{METADATA_FORMAT, METADATA_SECTION, WORLD};
 
 #[doc(hidden)]
 pub mod __private {
+    pub use nightshift_plugin_abi::{metadata_format_literal, world_literal};
     pub use wit_bindgen;
 
     pub use crate::step::dispatch;
@@ -245,5 +237,19 @@ pub mod __private {
             i += 1;
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `link_section` takes a literal only: it must name the section the host reads.
+    #[test]
+    fn the_metadata_lands_in_the_section_the_host_reads() {
+        let source = include_str!("lib.rs");
+        let attribute = format!("link_section = \"{}\"", super::METADATA_SECTION);
+        assert!(
+            source.contains(&attribute),
+            "export_plugin! must use {attribute}"
+        );
     }
 }

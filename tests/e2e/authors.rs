@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::util::{Env, quoted, step};
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 /// `cargo` with the project's pinned toolchain and a target directory shared between runs.
 fn cargo(dir: &Path, args: &[&str]) -> std::process::Output {

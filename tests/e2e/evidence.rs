@@ -287,7 +287,7 @@ fn exported_attestations_verify_with_securesystemslib() {
     std::fs::write(&key, env.run(&["key", "show", "--json"]).stdout()).expect("key file");
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/intoto/verify_envelopes.py"
+        "/../../tests/intoto/verify_envelopes.py"
     );
     let check = std::process::Command::new(&python)
         .arg(script)

@@ -125,7 +125,7 @@ fn an_mcp_client_submits_watches_reads_cancels_and_calls_a_plugin() {
     let env = Env::new();
     let (pipelines, policy) = setup(&env);
     let out = env.outside().join("client-out.json");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/mcp/client.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/mcp/client.py");
     let client = std::process::Command::new(&python)
         .arg(script)
         .arg(env!("CARGO_BIN_EXE_nightshift"))

@@ -7,7 +7,10 @@ fn the_example_audits_a_workspace_and_writes_a_brief() {
     let env = Env::new();
     env.file("src/main.rs", "fn main() {}\n// TODO: more\n");
     env.file("README.md", "# demo\nFIXME later\n");
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/repo-audit.toml");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/repo-audit.toml"
+    );
 
     let (run, report) = env.run_json(std::path::Path::new(example));
     assert_eq!(run.code(), 0, "{run}");
@@ -135,7 +138,10 @@ fn a_failing_command_fails_its_step_skips_the_rest_and_exits_1() {
 fn parameters_reach_the_steps_and_unknown_ones_are_refused() {
     let env = Env::new();
     env.file("notes.txt", "alpha\nbeta\n");
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/repo-audit.toml");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/repo-audit.toml"
+    );
     let run = env.run(&["run", example, "--json", "--param", "pattern=beta"]);
     assert_eq!(run.code(), 0, "{run}");
     let report: serde_json::Value = serde_json::from_str(&run.stdout()).expect("JSON");

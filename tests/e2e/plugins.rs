@@ -104,7 +104,7 @@ fn a_plugin_built_against_another_world_version_is_refused_by_name() {
         "add",
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../target/wasm/wasm32-wasip2/release/brief.wasm"
+            "/../../target/wasm/wasm32-wasip2/release/brief.wasm"
         ),
     ]);
     assert_eq!(add.code(), 0, "{add}");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::{Env, HOSTILE_PLUGIN, quoted};
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/golden");
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/golden");
 
 /// Replaces what differs between runs (ids, digests, times, paths) by placeholders.
 fn normalize(text: &str, env: &Env) -> String {
@@ -119,7 +119,7 @@ fn validate(report: &str) {
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../docs/report.schema.json"
+            "/../../docs/report.schema.json"
         ))
         .expect("schema"),
     )
@@ -376,7 +376,10 @@ fn the_html_report_of_the_example_renders_in_a_browser() {
     let env = Env::new();
     env.file("README.md", "# Demo\n\nSee [the code](src/main.rs).\n");
     env.file("src/main.rs", "fn main() {} // TODO: everything\n");
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/repo-audit.toml");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/repo-audit.toml"
+    );
     let run = env.run(&["run", example, "--json"]);
     assert_eq!(run.code(), 0, "{run}");
     let html = report(&env, &task_of(&run), "html");

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-include!(concat!(env!("OUT_DIR"), "/test_guests.rs"));
+pub(crate) use nightshift_bundled::test_guests::{HOSTILE_PLUGIN, LINE_COUNT_COMMAND};
 
 /// The journal backend a test's state uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
