@@ -591,7 +591,113 @@ fn a_second_sigterm_stops_the_running_step_at_once_and_puts_the_task_back() {
     );
 }
 
+/// The two front doors that cancel tasks, which must settle a task alike.
+#[derive(Debug, Clone, Copy)]
+enum Door {
+    Cli,
+    Mcp,
+}
+
+/// Cancels `task` through `door`, returning the status it reports.
+fn cancel_through(env: &Env, door: Door, task: &str) -> String {
+    match door {
+        Door::Cli => {
+            let cancel = env.run(&["cancel", task]);
+            assert_eq!(cancel.code(), 0, "{cancel}");
+            task_status(env, task)
+        }
+        Door::Mcp => {
+            use std::io::{Read as _, Write as _};
+            let pipelines = env.outside().join("mcp-pipelines");
+            std::fs::create_dir_all(&pipelines).expect("pipelines dir");
+            let mut server = env
+                .command(&["mcp", "--pipelines", pipelines.to_str().expect("utf-8")])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn nightshift mcp");
+            let mut stdin = server.stdin.take().expect("stdin");
+            for message in [
+                serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                               "clientInfo": {"name": "raw", "version": "0"}}}),
+                serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+                serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                    "params": {"name": "cancel_task", "arguments": {"task_id": task}}}),
+            ] {
+                writeln!(stdin, "{message}").expect("write");
+            }
+            let mut stdout = String::new();
+            let mut out = server.stdout.take().expect("stdout");
+            // Read until the answer to the call, then close stdin to stop the server.
+            let answer = loop {
+                let mut chunk = [0u8; 4096];
+                let n = out.read(&mut chunk).expect("read stdout");
+                assert!(n > 0, "the server stopped before answering: {stdout}");
+                stdout.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                let answer = stdout
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .find(|m| m["id"] == 2);
+                if let Some(answer) = answer {
+                    break answer;
+                }
+            };
+            drop(stdin);
+            let status = server.wait().expect("wait for the server");
+            assert!(status.success(), "exit {status:?}");
+            answer["result"]["structuredContent"]["status"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a cancel_task result: {answer}"))
+                .to_owned()
+        }
+    }
+}
+
+/// A task whose worker stopped its step at once is put back in the queue with an attempt
+/// left open; cancelling it, through either front door, records that attempt as interrupted
+/// so its evidence verifies, and ends the task cancelled.
+fn a_task_put_back_is_settled_alike_when_cancelled_through_the_cli_and_mcp() {
+    for door in [Door::Cli, Door::Mcp] {
+        let env = Env::new();
+        let pipeline = guest_pipeline(
+            &env,
+            "long.toml",
+            r#"{ action = "nap", iterations = 60000, path = "out/partial.txt", text = "half" }"#,
+            "",
+        );
+        let task = submit(&env, &pipeline, &[]);
+        let worker = spawn_worker(&env, &[]);
+        wait_for_first_attempt(&env, &task);
+        signal(&worker, "TERM");
+        std::thread::sleep(Duration::from_millis(200));
+        signal(&worker, "TERM");
+        let output = finish(worker);
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(task_status(&env, &task), "queued", "put back in the queue");
+
+        assert_eq!(cancel_through(&env, door, &task), "cancelled", "{door:?}");
+        assert_eq!(task_status(&env, &task), "cancelled", "{door:?}");
+        let verify = env.run(&["verify", &task]);
+        assert_eq!(verify.code(), 0, "{door:?}: {verify}");
+        let interrupted = scalar(
+            &env,
+            &format!(
+                "SELECT count(*) FROM records WHERE task_id = '{task}'
+                 AND json_extract(body, '$.outcome.status') = 'interrupted'"
+            ),
+        );
+        assert_eq!(interrupted, 1, "{door:?}");
+        assert!(
+            !env.workspace().join("out/partial.txt").exists(),
+            "{door:?}"
+        );
+    }
+}
+
 crate::util::on_each_backend!(
+    a_task_put_back_is_settled_alike_when_cancelled_through_the_cli_and_mcp,
     two_workers_drain_a_thousand_tasks_one_killed_midway_every_line_lands_once,
     a_flaky_plugin_succeeds_on_its_third_attempt_with_backoff_in_the_events,
     a_fatal_error_is_not_retried,

@@ -25,12 +25,12 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
-use nightshift::evidence::{Cas, Signer};
 use nightshift::journal::{Journal, JournalError, StoreLocation, TaskStatus};
 use nightshift::manifest::{ManifestError, Plan};
 use nightshift::runner::{Observer, Runner, Silent, TaskOutcome};
 use nightshift::sandbox::Sandbox;
 use nightshift::state::StateDir;
+use nightshift::tasks::Tasks;
 
 /// Run long, multi-step work in WebAssembly sandboxes, and read back what really happened.
 ///
@@ -170,12 +170,24 @@ pub(crate) fn load_plan(
     Plan::load(pipeline, &options)
 }
 
-/// Opens the journal of a state directory.
-pub(crate) fn open_journal(state: &StateDir) -> anyhow::Result<Journal> {
-    nightshift::journal::open(state.store()).with_context(|| match state.store() {
+/// The task service over the state directory the arguments name.
+pub(crate) fn open_tasks(state: StateArgs) -> anyhow::Result<Tasks> {
+    let state = open_state(state)?;
+    let context = journal_context(&state);
+    Tasks::open(state).with_context(|| context)
+}
+
+/// What names the journal of a state directory, for messages.
+fn journal_context(state: &StateDir) -> String {
+    match state.store() {
         StoreLocation::Sqlite(_) => format!("state directory {}", state.root().display()),
         StoreLocation::Postgres(_) => "PostgreSQL state".to_owned(),
-    })
+    }
+}
+
+/// Opens the journal of a state directory.
+pub(crate) fn open_journal(state: &StateDir) -> anyhow::Result<Journal> {
+    nightshift::journal::open(state.store()).with_context(|| journal_context(state))
 }
 
 /// The journal and a runner over the state directory (loading or creating its signing key).
@@ -198,21 +210,11 @@ pub(crate) fn observer(json: bool, steps: usize) -> Arc<dyn Observer> {
 /// Builds, seals (stores in `cas/` and signs) and prints the report of a task that ran, and
 /// turns its status into the exit code.
 pub(crate) fn finish(
-    state: &StateDir,
-    journal: &Journal,
+    runner: &Runner,
     outcome: &TaskOutcome,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let cas = Cas::new(state.cas_dir());
-    let signer = Signer::load(&state.keys_dir())?;
-    let report = nightshift::report::build(
-        journal,
-        &cas,
-        Some(&signer.public_key()),
-        &outcome.task_id,
-        false,
-    )?;
-    nightshift::report::seal(journal, &cas, &signer, &report)?;
+    let report = runner.seal_report(&outcome.task_id)?;
     if json {
         print!("{}", report.to_json());
     } else {

@@ -1,9 +1,9 @@
 //! The MCP server (stdio): lets an AI assistant start, watch and read background tasks, and
 //! call the plugins its policy exposes as sandboxed tools.
 //!
-//! It is a thin front door onto the same library calls as the CLI: [`Plan::load`] and
-//! [`Runner::submit`] for `submit_task`, the journal for status and logs, [`nightshift::report`]
-//! for reports, [`Runner::run`] for a plugin called as a tool. Architecture invariant: a
+//! It is a thin front door onto the same library calls as the CLI: [`Plan::load`] and the
+//! task service ([`Tasks`]) for submitting, cancelling, status, logs and reports,
+//! [`Runner::run`] for a plugin called as a tool. Architecture invariant: a
 //! client chooses a pipeline (by name, from the pipelines directory) and its params, never
 //! grants; whatever needs more than the [`Policy`] allows is refused before it is recorded.
 //!
@@ -34,6 +34,7 @@ use nightshift::catalog::{Catalog, LookupError};
 use nightshift::journal::Journal;
 use nightshift::runner::Runner;
 use nightshift::state::StateDir;
+use nightshift::tasks::Tasks;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -73,6 +74,7 @@ pub struct Server {
 struct Inner {
     state: StateDir,
     runner: Arc<Runner>,
+    tasks: Tasks,
     catalog: Catalog,
     options: Options,
     /// Tasks whose report resource a client subscribed to, until they finish.
@@ -89,6 +91,7 @@ impl Server {
         }
         Ok(Server {
             inner: Arc::new(Inner {
+                tasks: Tasks::with_runner(state.clone(), Arc::clone(&runner)),
                 state,
                 runner,
                 catalog,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::handler::server::wrapper::{Json, Parameters};
@@ -13,11 +13,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Inner, Server};
-use nightshift::evidence::{Cas, Signer};
 use nightshift::journal::{JournalError, QueueOptions, TaskRow, TaskStatus};
 use nightshift::manifest::{LoadOptions, ManifestError, Plan};
 use nightshift::report::{BuildError, Report};
 use nightshift::runner::RunError;
+use nightshift::tasks::{Cancelled, TaskError};
 
 /// How long `cancel_task` waits for a running task to stop.
 const CANCEL_WAIT: Duration = Duration::from_secs(10);
@@ -81,6 +81,16 @@ impl From<RunError> for Failure {
 impl From<BuildError> for Failure {
     fn from(error: BuildError) -> Self {
         Failure::Internal(error.to_string())
+    }
+}
+
+impl From<TaskError> for Failure {
+    fn from(error: TaskError) -> Self {
+        if error.is_unknown_task() {
+            Failure::BadInput(error.to_string())
+        } else {
+            Failure::Internal(error.to_string())
+        }
     }
 }
 
@@ -269,30 +279,9 @@ pub(crate) struct CancelOut {
     message: String,
 }
 
-/// The status shown for a task: `interrupted` for a running task no live process runs.
-fn shown_status(inner: &Inner, task: &TaskRow) -> String {
-    if task.status == TaskStatus::Running && !inner.state.task_is_live(task) {
-        "interrupted".to_owned()
-    } else {
-        task.status.as_str().to_owned()
-    }
-}
-
-fn finished(status: TaskStatus) -> bool {
-    !matches!(status, TaskStatus::Queued | TaskStatus::Running)
-}
-
 /// The report of a task as `nightshift report` builds it, with its task row.
 pub(crate) fn render_report(inner: &Inner, task_id: &str) -> Result<(TaskRow, Report), Failure> {
-    let journal = inner.runner.journal();
-    let task = journal.find_task(task_id)?;
-    let key = Signer::load(&inner.state.keys_dir())
-        .ok()
-        .map(|s| s.public_key());
-    let cas = Cas::new(inner.state.cas_dir());
-    let live = inner.state.task_is_live(&task);
-    let report = nightshift::report::build(journal, &cas, key.as_ref(), &task.id, live)?;
-    Ok((task, report))
+    Ok(inner.tasks.report(task_id)?)
 }
 
 /// The pipeline file a name stands for: `DIR/NAME.toml`; paths and file names are refused.
@@ -406,8 +395,8 @@ impl Server {
             idempotency_key: args.idempotency_key.as_deref(),
             ..QueueOptions::default()
         };
-        let submitted = inner.runner.submit(&plan, &queue)?;
-        let task = inner.runner.journal().find_task(&submitted.task_id)?;
+        let submitted = inner.tasks.submit(&plan, &queue)?;
+        let task = inner.tasks.find(&submitted.task_id)?;
         tracing::info!(task = %task.id, pipeline = %plan.name, "submitted through MCP");
         Ok(Json(SubmitOut {
             task_id: task.id,
@@ -421,17 +410,17 @@ impl Server {
         &self,
         Parameters(args): Parameters<StatusArgs>,
     ) -> Result<Json<StatusOut>, Failure> {
-        let inner = &self.inner;
-        let journal = inner.runner.journal();
-        let (tasks, one) = match &args.task_id {
-            Some(id) => (vec![journal.find_task(id)?], true),
-            None => (journal.recent_tasks(args.limit.unwrap_or(20))?, false),
+        let service = &self.inner.tasks;
+        let (views, one) = match &args.task_id {
+            Some(id) => (vec![service.view(id)?], true),
+            None => (service.recent(args.limit.unwrap_or(20))?, false),
         };
-        let mut out = Vec::with_capacity(tasks.len());
-        for task in &tasks {
+        let mut out = Vec::with_capacity(views.len());
+        for view in &views {
+            let task = &view.task;
             let steps = if one {
                 Some(
-                    journal
+                    service
                         .steps(&task.id)?
                         .into_iter()
                         .map(|s| StepOut {
@@ -448,7 +437,7 @@ impl Server {
             };
             out.push(TaskOut {
                 task_id: task.id.clone(),
-                status: shown_status(inner, task),
+                status: view.status.as_str().to_owned(),
                 pipeline: task.pipeline.clone(),
                 current_step: task.current_step.clone(),
                 created_at: task.created_at.clone(),
@@ -475,17 +464,14 @@ impl Server {
         &self,
         Parameters(args): Parameters<LogsArgs>,
     ) -> Result<Json<LogsOut>, Failure> {
-        let inner = &self.inner;
-        let journal = inner.runner.journal();
-        let task = journal.find_task(&args.task_id)?;
-        // The status first: events written before the task ended are then all included.
-        let ended = finished(task.status);
         let after = args.cursor.unwrap_or(0);
-        let events = journal.events(&task.id, after)?;
+        // The task is read before its events: events written before it ended are all
+        // included.
+        let (view, events) = self.inner.tasks.events(&args.task_id, after)?;
         let cursor = events.iter().map(|e| e.seq).fold(after, i64::max);
         Ok(Json(LogsOut {
-            status: shown_status(inner, &task),
-            task_id: task.id,
+            status: view.status.as_str().to_owned(),
+            task_id: view.task.id,
             events: events
                 .into_iter()
                 .map(|e| EventOut {
@@ -498,7 +484,7 @@ impl Server {
                 })
                 .collect(),
             cursor,
-            finished: ended,
+            finished: view.status.is_finished(),
         }))
     }
 
@@ -530,46 +516,22 @@ impl Server {
         &self,
         Parameters(args): Parameters<TaskArgs>,
     ) -> Result<Json<CancelOut>, Failure> {
-        let inner = &self.inner;
-        let journal = inner.runner.journal();
-        let task = journal.find_task(&args.task_id)?;
-        let out = |task_id: &str, status: TaskStatus, message: String| {
-            Json(CancelOut {
-                task_id: task_id.to_owned(),
-                status: status.as_str().to_owned(),
-                message,
-            })
+        let (task, cancelled) = self.inner.tasks.cancel(&args.task_id, CANCEL_WAIT).await?;
+        let (status, message) = match cancelled {
+            Cancelled::BeforeStart => (TaskStatus::Cancelled, "cancelled; it never started".into()),
+            Cancelled::Stopped(status) => (status, status.to_string()),
+            Cancelled::AlreadyEnded(status) => {
+                (status, format!("already {status}; nothing to cancel"))
+            }
+            Cancelled::Requested { .. } => (
+                task.status,
+                "cancellation requested; the process running it has not stopped it yet".into(),
+            ),
         };
-        if task.status == TaskStatus::Queued && journal.cancel_queued(&task.id)? {
-            return Ok(out(
-                &task.id,
-                TaskStatus::Cancelled,
-                "cancelled; it never started".into(),
-            ));
-        }
-        let task = journal.find_task(&task.id)?;
-        if task.status != TaskStatus::Running {
-            let message = format!("already {}; nothing to cancel", task.status);
-            return Ok(out(&task.id, task.status, message));
-        }
-        journal.request_cancel(&task.id)?;
-        if !task.background && inner.runner.cancel_stopped(&task.id).await? {
-            return Ok(out(&task.id, TaskStatus::Cancelled, "cancelled".into()));
-        }
-        let deadline = Instant::now() + CANCEL_WAIT;
-        loop {
-            let now = journal.find_task(&task.id)?;
-            if now.status != TaskStatus::Running {
-                return Ok(out(&task.id, now.status, format!("{}", now.status)));
-            }
-            if Instant::now() >= deadline {
-                return Ok(out(
-                    &task.id,
-                    now.status,
-                    "cancellation requested; the process running it has not stopped it yet".into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        Ok(Json(CancelOut {
+            task_id: task.id,
+            status: status.as_str().to_owned(),
+            message,
+        }))
     }
 }

@@ -22,6 +22,7 @@ pub mod runner;
 pub mod scaffold;
 pub mod schedule;
 pub mod state;
+pub mod tasks;
 pub mod worker;
 
 pub use nightshift_journal::time_format;

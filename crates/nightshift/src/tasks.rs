@@ -108,7 +108,7 @@ impl ShownStatus {
 
 impl std::fmt::Display for ShownStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -140,11 +140,19 @@ pub struct TaskView {
 }
 
 /// The task service over one state directory.
-#[derive(Debug)]
 pub struct Tasks {
     state: StateDir,
     journal: Arc<Journal>,
     runner: OnceLock<Arc<Runner>>,
+}
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasks")
+            .field("state", &self.state.root())
+            .field("runner", &self.runner.get().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tasks {
@@ -232,7 +240,11 @@ impl Tasks {
 
     /// The events of a task after the sequence number `after`, in order, with the task as it
     /// stood before they were read (so that a finished task's events are all included).
-    pub fn events(&self, id_or_prefix: &str, after: i64) -> Result<(TaskView, Vec<EventRow>), TaskError> {
+    pub fn events(
+        &self,
+        id_or_prefix: &str,
+        after: i64,
+    ) -> Result<(TaskView, Vec<EventRow>), TaskError> {
         let view = self.view(id_or_prefix)?;
         let events = self.journal.events(&view.task.id, after)?;
         Ok((view, events))

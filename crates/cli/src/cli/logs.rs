@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use nightshift::journal::{EventRow, TaskStatus};
+use nightshift::journal::EventRow;
 
 /// How often `--follow` looks for new events.
 const FOLLOW_EVERY: Duration = Duration::from_millis(100);
@@ -30,17 +30,14 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
-    let state = super::open_state(state)?;
-    let journal = super::open_journal(&state)?;
-    let task = journal.find_task(&args.task)?;
+    let tasks = super::open_tasks(state)?;
+    let task = tasks.find(&args.task)?;
     let mut after = args.after;
     loop {
-        // Read the status first: events written before it ended are then all printed.
-        let ended = !matches!(
-            journal.find_task(&task.id)?.status,
-            TaskStatus::Running | TaskStatus::Queued
-        );
-        let events = journal.events(&task.id, after)?;
+        // The task is read before its events: events written before it ended are then all
+        // printed.
+        let (view, events) = tasks.events(&task.id, after)?;
+        let ended = view.status.is_finished();
         for event in &events {
             print_event(event, args.json)?;
             after = after.max(event.seq);

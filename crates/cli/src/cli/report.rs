@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use nightshift::evidence::{Cas, Signer};
-
 /// Print a task's report: what changed, what was checked, where the artifacts are, what
 /// failed, what caveats remain
 #[derive(Debug, clap::Args)]
@@ -24,13 +22,8 @@ enum Format {
 }
 
 pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
-    let state = super::open_state(state)?;
-    let journal = super::open_journal(&state)?;
-    let task = journal.find_task(&args.task)?;
-    let key = Signer::load(&state.keys_dir()).ok().map(|s| s.public_key());
-    let cas = Cas::new(state.cas_dir());
-    let live = state.task_is_live(&task);
-    let report = nightshift::report::build(&journal, &cas, key.as_ref(), &task.id, live)?;
+    let tasks = super::open_tasks(state)?;
+    let (_, report) = tasks.report(&args.task)?;
     match args.format {
         Format::Markdown => print!("{}", report.to_markdown()),
         Format::Json => print!("{}", report.to_json()),

@@ -33,5 +33,5 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
             outcome.task_id, outcome.status
         );
     }
-    super::finish(&state, &journal, &outcome, args.json)
+    super::finish(&runner, &outcome, args.json)
 }

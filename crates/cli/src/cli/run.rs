@@ -47,7 +47,7 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
         .enable_all()
         .build()?;
     let outcome = runtime.block_on(runner.run(&plan, observer))?;
-    super::finish(&state, &journal, &outcome, args.json)
+    super::finish(&runner, &outcome, args.json)
 }
 
 /// Says how to resume tasks of the same pipeline and workspace that were interrupted.

@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use nightshift::journal::{Journal, StepRow, TaskRow, TaskStatus};
-use nightshift::state::StateDir;
+use nightshift::journal::{StepRow, TaskRow, TaskStatus};
+use nightshift::tasks::{ShownStatus, Tasks};
 use serde::Serialize;
 
 /// Show where tasks stand: the recent ones, or one with its steps
@@ -52,13 +52,14 @@ struct Progress {
 
 /// What status shows of a task beyond its row.
 struct Live {
-    status: &'static str,
+    status: ShownStatus,
     attempt: Option<u32>,
     progress: Option<Progress>,
     age_s: f64,
 }
 
-fn live(state: &StateDir, journal: &Journal, task: &TaskRow) -> anyhow::Result<Live> {
+fn live(tasks: &Tasks, task: &TaskRow) -> anyhow::Result<Live> {
+    let journal = tasks.journal();
     let attempt = match &task.current_step {
         Some(step) => journal
             .steps(&task.id)?
@@ -88,7 +89,7 @@ fn live(state: &StateDir, journal: &Journal, task: &TaskRow) -> anyhow::Result<L
     .map(|at| (time::OffsetDateTime::now_utc() - at).as_seconds_f64())
     .unwrap_or(0.0);
     Ok(Live {
-        status: shown_status(state, task),
+        status: tasks.shown_status(task),
         attempt,
         progress,
         age_s: (created * 10.0).round() / 10.0,
@@ -130,20 +131,19 @@ struct StepJson<'a> {
 }
 
 pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
-    let state = super::open_state(state)?;
-    let journal = super::open_journal(&state)?;
+    let service = super::open_tasks(state)?;
     let (tasks, steps) = match &args.task {
         Some(id) => {
-            let task = journal.find_task(id)?;
-            let steps = journal.steps(&task.id)?;
+            let task = service.find(id)?;
+            let steps = service.steps(&task.id)?;
             (vec![task], Some(steps))
         }
-        None => (journal.recent_tasks(args.limit)?, None),
+        None => (service.journal().recent_tasks(args.limit)?, None),
     };
 
     let lives = tasks
         .iter()
-        .map(|t| live(&state, &journal, t))
+        .map(|t| live(&service, t))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if args.json {
         let json: Vec<_> = tasks
@@ -187,19 +187,10 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// `interrupted` for a task recorded as running that no live process runs.
-fn shown_status(state: &StateDir, task: &TaskRow) -> &'static str {
-    if task.status == TaskStatus::Running && !state.task_is_live(task) {
-        "interrupted"
-    } else {
-        task.status.as_str()
-    }
-}
-
 fn task_json<'a>(task: &'a TaskRow, live: Live, steps: Option<&'a [StepRow]>) -> TaskJson<'a> {
     TaskJson {
         task_id: &task.id,
-        status: live.status,
+        status: live.status.as_str(),
         pipeline: &task.pipeline,
         current_step: task.current_step.as_deref(),
         attempt: live.attempt,
@@ -236,9 +227,9 @@ fn print_task(task: &TaskRow, live: &Live, steps: &[StepRow]) {
     println!("pipeline  {} ({})", task.pipeline, task.pipeline_path);
     println!("workspace {}", task.workspace);
     println!("status    {status}");
-    if status == "interrupted" && task.background {
+    if status == ShownStatus::Interrupted && task.background {
         println!("          its worker stopped; the next worker to claim it resumes it");
-    } else if status == "interrupted" {
+    } else if status == ShownStatus::Interrupted {
         println!("          resume it with `nightshift resume {}`", task.id);
     }
     if let Some(worker) = &task.lease_owner {

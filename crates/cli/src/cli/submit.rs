@@ -42,18 +42,17 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
-    let state = super::open_state(state)?;
     let not_before = args.not_before.as_deref().map(parse_time).transpose()?;
-    let plan = super::load_plan(&state, &args.pipeline, &args.workspace, &args.params)?;
-    let (journal, runner) = super::open_runner(&state)?;
+    let tasks = super::open_tasks(state)?;
+    let plan = super::load_plan(tasks.state(), &args.pipeline, &args.workspace, &args.params)?;
     let queue = QueueOptions {
         priority: args.priority,
         not_before,
         idempotency_key: args.idempotency_key.as_deref(),
         ..QueueOptions::default()
     };
-    let submitted = runner.submit(&plan, &queue)?;
-    let task = journal.find_task(&submitted.task_id)?;
+    let submitted = tasks.submit(&plan, &queue)?;
+    let task = tasks.find(&submitted.task_id)?;
     if args.json {
         super::print_json(&serde_json::json!({
             "task_id": submitted.task_id,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nightshift::evidence::{Cas, Signer, intoto, verify};
+use nightshift::evidence::{Cas, intoto};
 
 /// Check a task's records, chain, artifacts and workspace files; exit 0 only if all hold
 #[derive(Debug, clap::Args)]
@@ -21,14 +21,14 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
-    let state = super::open_state(state)?;
-    let journal = super::open_journal(&state)?;
-    let signer = Signer::load(&state.keys_dir())?;
-    let cas = Cas::new(state.cas_dir());
-    let verification = verify::verify_task(&journal, &cas, &signer.public_key(), &args.task)?;
+    let tasks = super::open_tasks(state)?;
+    let (signer, verification) = tasks.verify(&args.task)?;
 
     let exported = match &args.export_intoto {
-        Some(dir) => intoto::export(&journal, &cas, &signer, &verification.task_id, dir)?,
+        Some(dir) => {
+            let cas = Cas::new(tasks.state().cas_dir());
+            intoto::export(tasks.journal(), &cas, &signer, &verification.task_id, dir)?
+        }
         None => Vec::new(),
     };
     if args.json {
