@@ -1,6 +1,6 @@
 //! Crashes: a task aborted at every boundary of the commit protocol, and killed at random
 //! instants, resumes to exactly the workspace an uninterrupted run leaves, with one
-//! succeeded record per step and evidence that verifies.
+//! succeeded record per step and evidence that verifies; a step's retries count across them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -296,6 +296,54 @@ fn concurrent_processes_share_one_state_directory_safely() {
     }
 }
 
+/// A step that always fails with a retryable error, run with `retries` and aborted at
+/// `failpoint`, then resumed: however the crash split its attempts, the step fails after
+/// `retries + 1` failed attempts in all; the attempt the crash interrupted is not one.
+fn abort_retrying_then_resume(failpoint: &str, retries: u32) {
+    let env = Env::new();
+    let pipeline = crate::queue::guest_pipeline(
+        &env,
+        "flaky.toml",
+        r#"{ action = "flaky", iterations = 100 }"#,
+        &format!("retries = {retries}\nretry_backoff = \"10ms\""),
+    );
+    let crashed = env
+        .command(&["run", &pipeline.display().to_string(), "--json"])
+        .env("NIGHTSHIFT_FAILPOINT", failpoint)
+        .output()
+        .expect("run");
+    assert!(
+        String::from_utf8_lossy(&crashed.stderr).contains("aborting"),
+        "{failpoint}: the run did not abort: {crashed:?}"
+    );
+    let task = only_task(&env).expect("the task was recorded before the crash");
+
+    let resumed = env.run(&["resume", &task, "--json"]);
+    assert_eq!(resumed.code(), 1, "{failpoint}: the step fails: {resumed}");
+    let mut journal = env.db();
+    let failed = journal.scalar(
+        "SELECT count(*) FROM attempts WHERE task_id = ?1 AND status = 'failed'",
+        &[&task],
+    );
+    assert_eq!(
+        failed,
+        i64::from(retries) + 1,
+        "{failpoint}, retries = {retries}: failed attempts across the crash and the resume"
+    );
+    let verify = env.run(&["verify", &task]);
+    assert_eq!(verify.code(), 0, "{verify}");
+}
+
+fn a_resumed_step_keeps_the_retries_it_used_before_the_crash() {
+    // Aborted after the first failure was committed, before its retry was recorded.
+    abort_retrying_then_resume("after-commit:1", 1);
+    // Aborted as the retry started: that attempt is interrupted, and runs again.
+    abort_retrying_then_resume("before-step:2", 1);
+    abort_retrying_then_resume("before-step:3", 2);
+    // No retry left at the crash: the resumed task fails without running the step again.
+    abort_retrying_then_resume("after-commit:1", 0);
+}
+
 crate::util::on_each_backend!(
     crash_before_step,
     crash_after_run_before_commit,
@@ -304,4 +352,5 @@ crate::util::on_each_backend!(
     crash_after_apply_before_it_is_marked,
     random_kills_never_lose_or_double_a_change,
     concurrent_processes_share_one_state_directory_safely,
+    a_resumed_step_keeps_the_retries_it_used_before_the_crash,
 );

@@ -1,7 +1,7 @@
 //! Plugins declare what they need; steps grant what they allow; a plugin gets exactly what
 //! it requested and was granted. `plugin inspect`, `plugin add`, `plugin list`.
 
-use crate::util::{Env, HOSTILE_PLUGIN};
+use crate::util::{Env, HOSTILE_PLUGIN, built_component};
 
 #[test]
 fn inspect_shows_each_bundled_plugin_with_its_requests_and_interface() {
@@ -99,14 +99,8 @@ fn a_plugin_built_against_another_world_version_is_refused_by_name() {
     let show = env.run(&["plugin", "inspect", "brief", "--json"]);
     assert_eq!(show.code(), 0, "{show}");
     // The bundled brief, with the world version in its metadata changed as an older SDK would write it.
-    let add = env.run(&[
-        "plugin",
-        "add",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../target/wasm/wasm32-wasip2/release/brief.wasm"
-        ),
-    ]);
+    let brief = built_component("brief.wasm");
+    let add = env.run(&["plugin", "add", brief.to_str().expect("utf-8 path")]);
     assert_eq!(add.code(), 0, "{add}");
     let installed = env.state().join("plugins/brief.wasm");
     let bytes = std::fs::read(&installed).expect("installed");

@@ -696,6 +696,83 @@ fn a_task_put_back_is_settled_alike_when_cancelled_through_the_cli_and_mcp() {
     }
 }
 
+/// CPU time the process has used so far, in clock ticks (utime + stime of
+/// `/proc/PID/stat`); `None` once it is reaped, or where there is no `/proc`.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name in parentheses may hold spaces: count fields after its `)`.
+    let (_, fields) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = fields.split_whitespace().collect();
+    // Fields 14 and 15 of the line (utime, stime) are the 12th and 13th after the name.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn a_worker_whose_stderr_is_closed_stops_on_sigterm_without_spinning() {
+    // The worker writes to stderr when signalled; without `--json`, also when it starts and
+    // when it stops.
+    for extra in [&["--json"][..], &[]] {
+        let env = Env::new();
+        let pipeline = guest_pipeline(&env, "noop.toml", r#"{ action = "noop" }"#, "");
+        let task = submit(&env, &pipeline, &[]);
+        // A pipe whose reading end is closed before the worker starts: every write to
+        // stderr fails with EPIPE.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let mut args = vec!["worker"];
+        args.extend_from_slice(extra);
+        let mut worker = env
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(writer)
+            .spawn()
+            .expect("spawn worker");
+        // The task ran: the worker is in its loop, its signal handlers installed.
+        wait_until("the task to run", Duration::from_secs(30), || {
+            task_status(&env, &task) == "succeeded"
+                || worker.try_wait().expect("poll worker").is_some()
+        });
+        assert!(
+            worker.try_wait().expect("poll worker").is_none(),
+            "{extra:?}: the worker died before it was signalled: {:?}",
+            finish(worker)
+        );
+        let pid = worker.id();
+        let before = cpu_ticks(pid);
+        signal(&worker, "TERM");
+        let signalled = Instant::now();
+        let mut used = before;
+        let status = loop {
+            // Read before reaping: an exited worker's times are there until it is reaped.
+            if let Some(ticks) = cpu_ticks(pid) {
+                used = Some(ticks);
+            }
+            if let Some(status) = worker.try_wait().expect("poll worker") {
+                break status;
+            }
+            if signalled.elapsed() > Duration::from_secs(10) {
+                let _ = worker.kill();
+                let _ = worker.wait();
+                panic!(
+                    "{extra:?}: the worker still ran 10 s after SIGTERM, having used {:?} clock ticks of CPU since",
+                    used.zip(before).map(|(used, before)| used - before)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{extra:?}: {status:?}");
+        if let (Some(before), Some(used)) = (before, used) {
+            // A spinning worker burns a whole core; stopping costs a few ticks at most.
+            assert!(
+                used - before < 50,
+                "{extra:?}: {} clock ticks of CPU between SIGTERM and exit",
+                used - before
+            );
+        }
+    }
+}
+
 crate::util::on_each_backend!(
     a_task_put_back_is_settled_alike_when_cancelled_through_the_cli_and_mcp,
     two_workers_drain_a_thousand_tasks_one_killed_midway_every_line_lands_once,
@@ -708,4 +785,5 @@ crate::util::on_each_backend!(
     gc_exports_the_evidence_of_finished_tasks_then_prunes_them_and_leaves_queued_ones,
     status_shows_a_running_task_with_its_progress_and_logs_follow_ends_with_the_task,
     a_second_sigterm_stops_the_running_step_at_once_and_puts_the_task_back,
+    a_worker_whose_stderr_is_closed_stops_on_sigterm_without_spinning,
 );

@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,7 +14,8 @@ fn main() -> ExitCode {
     match cli::dispatch(args) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // A closed stderr is ignored rather than panicked on: the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "error: {error:#}");
             ExitCode::from(cli::exit_code_for(&error))
         }
     }

@@ -640,9 +640,30 @@ impl Runner {
                 });
             }
             let first = row.map_or(0, |r| r.attempts) + 1;
+            // The retries earlier runs of the task used stay used: `retries = N` allows N + 1
+            // failed attempts in all, however often the task is resumed.
+            let retried = match row {
+                Some(row) if row.attempts > 0 => retry::used(&self.journal, task_id, &step.id)?,
+                _ => 0,
+            };
             observer.step_started(index, plan.steps.len(), &step.id);
+            if retried > step.retry.retries {
+                // Its last attempt failed with no retry left; the process stopped before
+                // ending the task.
+                let message = format!(
+                    "attempt {} failed with no retry left (retries = {}); the step is not run again",
+                    first - 1,
+                    step.retry.retries
+                );
+                self.event(task_id, &step.id, first - 1, "exhausted", &message)?;
+                let detail = row.and_then(|r| r.error.clone()).unwrap_or(message);
+                let duration_ms = row.and_then(|r| r.duration_ms).unwrap_or(0);
+                observer.step_finished(&step.id, StepStatus::Failed, duration_ms, &detail);
+                status = TaskStatus::Failed;
+                break;
+            }
             let end = self
-                .run_step(guard, plan, step, first, &mut prior, &observer)
+                .run_step(guard, plan, step, first, retried, &mut prior, &observer)
                 .await?;
             let finished = if end.succeeded {
                 StepStatus::Succeeded
@@ -668,20 +689,23 @@ impl Runner {
         })
     }
 
-    /// Runs a step's attempts until one succeeds or no retry is left: retryable failures
-    /// back off exponentially with jitter; a conflict with another task's change runs the
-    /// step again at once, on the new state, with the workspace locked for the rerun.
+    /// Runs a step's attempts, from attempt `first`, until one succeeds or no retry is left
+    /// (`retried` of them were used before): retryable failures back off exponentially with
+    /// jitter; a conflict with another task's change runs the step again at once, on the new
+    /// state, with the workspace locked for the rerun.
+    #[expect(clippy::too_many_arguments, reason = "one step's whole context")]
     async fn run_step(
         &self,
         guard: &Guard<'_>,
         plan: &Plan,
         step: &StepPlan,
         first: u32,
+        retried: u32,
         prior: &mut Vec<PriorOutput>,
         observer: &Arc<dyn Observer>,
     ) -> Result<StepEnd, RunError> {
         let mut attempt = first;
-        let mut retries = 0;
+        let mut retries = retried;
         let mut conflicts = 0;
         let mut exclusive: Option<WorkspaceLock> = None;
         loop {

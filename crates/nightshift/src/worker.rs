@@ -169,7 +169,9 @@ impl Worker {
         &self.owner
     }
 
-    /// Works until shut down (or, with `until_idle`, until the lane is idle).
+    /// Works until shut down (or, with `until_idle`, until the lane is idle). A closed
+    /// `shutdown` channel (its sender dropped, so no signal can come any more) is a graceful
+    /// shutdown.
     pub async fn run(
         &self,
         mut shutdown: watch::Receiver<Shutdown>,
@@ -227,7 +229,12 @@ impl Worker {
                 Some(joined) = running.join_next(), if !running.is_empty() => {
                     settle(joined, &mut controls, &mut summary);
                 }
-                _ = shutdown.changed() => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        tracing::warn!(owner = %self.owner, "the shutdown signal's sender is gone; stopping");
+                        break;
+                    }
+                }
                 () = tokio::time::sleep(wait) => {}
             }
         }
@@ -251,13 +258,16 @@ impl Worker {
         }
         let grace = tokio::time::sleep(self.options.grace);
         tokio::pin!(grace);
+        // Once the channel is closed no second signal can come: the grace period alone ends
+        // the wait.
+        let mut listening = true;
         while !running.is_empty() {
             if *shutdown.borrow() == Shutdown::Now {
                 break;
             }
             tokio::select! {
                 Some(joined) = running.join_next() => settle(joined, controls, summary),
-                _ = shutdown.changed() => {}
+                changed = shutdown.changed(), if listening => listening = changed.is_ok(),
                 () = &mut grace => break,
             }
         }
@@ -411,5 +421,49 @@ async fn heartbeat(journal: Arc<Journal>, lease: Lease, control: Control, ttl: D
             }
             Err(e) => tracing::warn!(task = %lease.task_id, "heartbeat: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker over a fresh state directory in `dir`, polling often.
+    fn worker(dir: &std::path::Path) -> Worker {
+        let state = StateDir::open(dir).expect("state directory");
+        let journal = Arc::new(crate::journal::open(state.store()).expect("journal"));
+        let sandbox = Arc::new(
+            crate::sandbox::Sandbox::with_pooling(&state.compile_cache_dir(), false)
+                .expect("sandbox"),
+        );
+        let runner = Runner::new(state.clone(), journal, sandbox).expect("runner");
+        let options = WorkerOptions {
+            poll: Duration::from_millis(50),
+            ..WorkerOptions::default()
+        };
+        Worker::new(Arc::new(runner), state, options)
+    }
+
+    #[test]
+    fn a_closed_shutdown_channel_stops_the_worker() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let worker = worker(dir.path());
+        let (tx, rx) = watch::channel(Shutdown::No);
+        drop(tx);
+        // On a thread of its own: a worker spinning on the closed channel never returns.
+        let (done, ended) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let _ = done.send(runtime.block_on(worker.run(rx)).map_err(|e| e.to_string()));
+        });
+        let summary = ended
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the worker stops within 10 s of its shutdown channel closing")
+            .expect("the worker stops without error");
+        assert_eq!(summary, WorkerSummary::default());
     }
 }

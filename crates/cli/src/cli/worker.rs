@@ -1,5 +1,6 @@
 //! `nightshift worker`: runs queued tasks and due schedules until stopped.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -44,6 +45,12 @@ pub(crate) struct Args {
     json: bool,
 }
 
+/// Writes a line to stderr, ignoring failure: a worker whose stderr was closed goes on working
+/// and still stops when signalled, where `eprintln!` would panic.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn duration(flag: &str, text: &str) -> Result<std::time::Duration, UsageError> {
     nightshift::manifest::parse_duration(text).map_err(|e| UsageError(format!("--{flag}: {e}")))
 }
@@ -73,32 +80,35 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
         let mut term = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
         let mut int = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
         let owner = worker.owner().to_owned();
+        // Ends (dropping `tx`, which the worker takes for a shutdown) only if signals can no
+        // longer be received.
         tokio::spawn(async move {
             let mut level = Shutdown::No;
             loop {
                 tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
+                    Some(()) = term.recv() => {}
+                    Some(()) = int.recv() => {}
+                    else => break,
                 }
                 level = if level == Shutdown::No {
-                    eprintln!(
+                    say(format_args!(
                         "{owner}: stopping; running steps finish first (signal again to stop now)"
-                    );
+                    ));
                     Shutdown::Graceful
                 } else {
-                    eprintln!("{owner}: stopping now");
+                    say(format_args!("{owner}: stopping now"));
                     Shutdown::Now
                 };
                 let _ = tx.send(level);
             }
         });
         if !args.json {
-            eprintln!(
+            say(format_args!(
                 "{}: working on {} (concurrency {}); stop with Ctrl-C",
                 worker.owner(),
                 journal.location(),
                 options.concurrency
-            );
+            ));
         }
         anyhow::Ok(worker.run(rx).await?)
     })?;
@@ -111,14 +121,14 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
             "errors": summary.errors,
         }))?;
     } else {
-        eprintln!(
+        say(format_args!(
             "{}: stopped; {} tasks finished, {} put back in the queue, {} lost to another worker, {} stopped on errors",
             worker.owner(),
             summary.finished,
             summary.released,
             summary.lost,
             summary.errors
-        );
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

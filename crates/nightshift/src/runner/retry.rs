@@ -1,8 +1,43 @@
-//! How long a step waits before retrying: exponential backoff with jitter.
+//! How long a step waits before retrying (exponential backoff with jitter), and how many of
+//! its retries earlier runs of its task used.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::journal::{Journal, JournalError, StepStatus};
 use crate::manifest::MAX_RETRY_BACKOFF;
+
+/// How many of its retries a step used in earlier runs of its task, as its signed records
+/// say: its attempts that ended failed, save those that conflicted with another task's change
+/// (a conflict runs the step again without using a retry). An interrupted attempt uses none.
+///
+/// A failed attempt counts even when its process stopped before recording the retry: the
+/// next attempt is that retry.
+pub(super) fn used(journal: &Journal, task_id: &str, step_id: &str) -> Result<u32, JournalError> {
+    let failed: BTreeSet<u32> = journal
+        .records(task_id)?
+        .into_iter()
+        .filter(|record| record.step_id == step_id)
+        .filter(|record| {
+            // Read loosely, so records of every format count.
+            serde_json::from_str::<serde_json::Value>(&record.body).is_ok_and(|body| {
+                body["outcome"]["status"].as_str() == Some(StepStatus::Failed.as_str())
+            })
+        })
+        .map(|record| record.attempt)
+        .collect();
+    if failed.is_empty() {
+        return Ok(0);
+    }
+    let conflicted: BTreeSet<u32> = journal
+        .events(task_id, 0)?
+        .into_iter()
+        .filter(|event| event.kind == "conflict" && event.step_id.as_deref() == Some(step_id))
+        .filter_map(|event| event.attempt)
+        .collect();
+    let used = failed.difference(&conflicted).count();
+    Ok(u32::try_from(used).unwrap_or(u32::MAX))
+}
 
 /// The delay before retry `retry` (from 1): `base * 2^(retry - 1)`, capped, then scaled by a
 /// random factor in [0.5, 1.0] so that tasks failing together do not retry together.
