@@ -448,7 +448,8 @@ impl Store for Sqlite {
     fn find_task(&self, id_or_prefix: &str) -> Result<TaskRow> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {} FROM tasks WHERE id = ?1 OR substr(id, 1, length(?1)) = ?1 LIMIT 2",
+            "SELECT {} FROM tasks WHERE id = ?1 OR substr(id, 1, length(?1)) = ?1
+             ORDER BY id = ?1 DESC LIMIT 2",
             TaskRow::COLUMNS
         ))?;
         let found = stmt
@@ -599,7 +600,11 @@ impl Store for Sqlite {
     }
 
     fn release(&self, lease: &Lease, why: &str) -> Result<bool> {
-        self.release_lease(lease, why)
+        let released = self.release_lease(lease, why)?;
+        if released {
+            wake::wake_workers(&wake::wake_dir(&self.path));
+        }
+        Ok(released)
     }
 
     fn cancel_queued(&self, task_id: &str) -> Result<bool> {

@@ -1,7 +1,7 @@
 //! Waking idle workers the moment a task is queued: each worker listens on a Unix datagram
-//! socket in `wake/` beside the journal file, and every submit or schedule firing sends one
-//! byte to every socket there. A worker that cannot bind one still finds new tasks by
-//! polling; a socket whose worker died is removed by the next sender.
+//! socket in `wake/` beside the journal file, and every submit, release or schedule firing
+//! sends one byte to every socket there. A worker that cannot bind one still finds new tasks
+//! by polling; a socket whose worker died is removed by the next sender.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -324,9 +324,10 @@ pub trait Store: std::fmt::Debug + Send + std::marker::Sync {
     /// The latest progress a task's plugin reported: (message, data JSON).
     fn latest_progress(&self, task_id: &str) -> Result<Option<(String, Option<String>)>>;
 
-    /// Wakeups the store delivers when a task is queued (submitted, or fired by a schedule);
-    /// `None` where it cannot, and the worker then finds new tasks by polling alone. Callers
-    /// that queue tasks never wake workers themselves.
+    /// Wakeups the store delivers when a task is queued (submitted, released by a worker
+    /// shutting down, or fired by a schedule); `None` where it cannot, and the worker then
+    /// finds new tasks by polling alone. Callers that queue tasks never wake workers
+    /// themselves.
     fn queue_wakeups(&self) -> Result<Option<QueueWakeups>>;
 
     /// Adds a schedule; `false` if one with that name exists.

@@ -62,3 +62,52 @@ pub fn release_message(lease: &Lease, why: &str) -> String {
 
 /// The message of the event recorded when a queued task is cancelled.
 pub const CANCELLED_WHILE_QUEUED: &str = "cancelled while queued; it never started";
+
+#[cfg(test)]
+mod tests {
+    use super::{Lease, claim_message, release_message};
+    use crate::JournalError;
+
+    #[test]
+    fn a_first_claim_names_its_owner_and_token() {
+        assert_eq!(claim_message("w1", None, 1), "claimed by w1 (lease 1)");
+    }
+
+    #[test]
+    fn a_reclaim_names_the_expired_lease_and_its_owner() {
+        assert_eq!(
+            claim_message("w2", Some((Some("w1"), 1)), 2),
+            "lease 1 of w1 expired; reclaimed by w2 (lease 2)"
+        );
+        assert_eq!(
+            claim_message("w2", Some((None, 4)), 5),
+            "lease 4 of a worker expired; reclaimed by w2 (lease 5)"
+        );
+    }
+
+    #[test]
+    fn a_release_names_the_lease_and_why() {
+        let lease = Lease {
+            task_id: "t".into(),
+            owner: "w1".into(),
+            token: 3,
+        };
+        assert_eq!(
+            release_message(&lease, "shutting down"),
+            "released by w1 (lease 3): shutting down"
+        );
+    }
+
+    #[test]
+    fn a_lost_lease_names_the_stale_and_the_current_token() {
+        let lost = JournalError::LeaseLost {
+            task: "t".into(),
+            token: 1,
+            current: 2,
+        };
+        assert_eq!(
+            lost.to_string(),
+            "task t: lease 1 is no longer current (another worker claimed the task with lease 2); the write was refused"
+        );
+    }
+}
