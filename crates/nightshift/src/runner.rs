@@ -21,7 +21,10 @@ use std::time::Instant;
 
 pub use apply::ApplyError;
 
-use crate::evidence::record::{Material, Product, RECORD_FORMAT, RecordBody, digest_json};
+use crate::evidence::record::{
+    ComponentRef, Material, Product, RECORD_FORMAT, RecordBody, RecordClocks, RecordGrants,
+    RecordOutcome, digest_json,
+};
 use crate::evidence::{Cas, CasError, KeyError, Signer};
 use crate::failpoint;
 use crate::journal::{
@@ -262,9 +265,59 @@ struct Attempt {
     staging: Option<Staging>,
     /// What the step changed in its write grants, with the digests it started from.
     changes: Vec<StagedChange>,
-    cancelled: bool,
-    retryable: bool,
-    conflict: bool,
+    /// How it ended, agreeing with `result.status`.
+    end: AttemptEnd,
+}
+
+/// How an attempt ended; what the task does next depends on it alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttemptEnd {
+    /// It succeeded: its changes are committed and applied.
+    Succeeded,
+    /// It failed; a retryable failure is tried again while the step's retries last.
+    Failed {
+        /// The plugin said so, or it timed out and the step retries timeouts.
+        retryable: bool,
+    },
+    /// Someone cancelled the task (or its worker lost the lease) while it ran.
+    Cancelled,
+    /// A file it changed changed in the workspace meanwhile: it runs again on the new state.
+    Conflict,
+}
+
+impl AttemptEnd {
+    /// How a plugin attempt whose result has `status` ended, from what the sandbox returned.
+    fn of_plugin<T>(
+        outcome: &Result<Result<T, StepError>, SandboxError>,
+        policy: &crate::manifest::RetryPolicy,
+        status: StepStatus,
+    ) -> AttemptEnd {
+        match outcome {
+            _ if status == StepStatus::Succeeded => AttemptEnd::Succeeded,
+            Err(SandboxError::Cancelled) => AttemptEnd::Cancelled,
+            Ok(Err(StepError::Retryable(_))) => AttemptEnd::Failed { retryable: true },
+            Err(SandboxError::Timeout { .. }) => AttemptEnd::Failed {
+                retryable: policy.on_timeout,
+            },
+            _ => AttemptEnd::Failed { retryable: false },
+        }
+    }
+
+    /// How a command attempt whose result has `status` ended: only a timeout may be retried.
+    fn of_command<T>(
+        outcome: &Result<T, SandboxError>,
+        policy: &crate::manifest::RetryPolicy,
+        status: StepStatus,
+    ) -> AttemptEnd {
+        match outcome {
+            _ if status == StepStatus::Succeeded => AttemptEnd::Succeeded,
+            Err(SandboxError::Cancelled) => AttemptEnd::Cancelled,
+            Err(SandboxError::Timeout { .. }) => AttemptEnd::Failed {
+                retryable: policy.on_timeout,
+            },
+            _ => AttemptEnd::Failed { retryable: false },
+        }
+    }
 }
 
 impl Attempt {
@@ -278,7 +331,7 @@ impl Attempt {
         self.products.clear();
         self.artifacts.retain(|a| a.kind != "file");
         self.prior = None;
-        self.conflict = true;
+        self.end = AttemptEnd::Conflict;
     }
 }
 
@@ -292,10 +345,7 @@ fn first_conflict(changes: &[StagedChange]) -> Option<String> {
 
 /// How a step ended, for the task to decide what comes next.
 struct StepEnd {
-    succeeded: bool,
-    cancelled: bool,
-    retryable: bool,
-    conflict: bool,
+    end: AttemptEnd,
     duration_ms: u64,
     detail: String,
 }
@@ -531,15 +581,19 @@ impl Runner {
                     seq: head.seq,
                     prev: None,
                     kind: row.map(|r| r.kind.clone()).unwrap_or_default(),
-                    plugin: serde_json::json!({
-                        "name": row.map(|r| r.plugin.as_str()),
-                        "digest": row.map(|r| r.plugin_digest.as_str()),
-                    }),
+                    plugin: ComponentRef {
+                        name: row.map(|r| r.plugin.clone()),
+                        digest: row.map(|r| r.plugin_digest.clone()),
+                    },
                     params_digest: String::new(),
-                    grants: serde_json::Value::Null,
+                    grants: None,
                     started_at: started_at.clone(),
                     finished_at: crate::time_format::now(),
-                    outcome: serde_json::json!({ "status": "interrupted", "summary": null, "error": result.error }),
+                    outcome: RecordOutcome {
+                        status: "interrupted".into(),
+                        summary: None,
+                        error: result.error.clone(),
+                    },
                     output_digest: None,
                     materials: Vec::new(),
                     products: Vec::new(),
@@ -665,19 +719,21 @@ impl Runner {
             let end = self
                 .run_step(guard, plan, step, first, retried, &mut prior, &observer)
                 .await?;
-            let finished = if end.succeeded {
-                StepStatus::Succeeded
-            } else {
-                StepStatus::Failed
+            let finished = match end.end {
+                AttemptEnd::Succeeded => StepStatus::Succeeded,
+                _ => StepStatus::Failed,
             };
             observer.step_finished(&step.id, finished, end.duration_ms, &end.detail);
-            if !end.succeeded {
-                status = if end.cancelled {
-                    TaskStatus::Cancelled
-                } else {
-                    TaskStatus::Failed
-                };
-                break;
+            match end.end {
+                AttemptEnd::Succeeded => {}
+                AttemptEnd::Cancelled => {
+                    status = TaskStatus::Cancelled;
+                    break;
+                }
+                AttemptEnd::Failed { .. } | AttemptEnd::Conflict => {
+                    status = TaskStatus::Failed;
+                    break;
+                }
             }
         }
         self.journal.finish_task(task_id, status, guard.fence)?;
@@ -720,11 +776,13 @@ impl Runner {
                     observer,
                 )
                 .await?;
-            if end.succeeded || end.cancelled {
-                return Ok(end);
-            }
             let task_id = guard.task_id;
-            if end.conflict {
+            let retryable = match end.end {
+                AttemptEnd::Succeeded | AttemptEnd::Cancelled => return Ok(end),
+                AttemptEnd::Conflict => None,
+                AttemptEnd::Failed { retryable } => Some(retryable),
+            };
+            if retryable.is_none() {
                 conflicts += 1;
                 if conflicts > MAX_CONFLICTS {
                     return Ok(end);
@@ -736,7 +794,7 @@ impl Runner {
                     "attempt {attempt} conflicted with another task's change; running again on the new state, with the workspace locked"
                 );
                 self.event(task_id, &step.id, attempt, "conflict", &message)?;
-            } else if end.retryable && retries < step.retry.retries {
+            } else if retryable == Some(true) && retries < step.retry.retries {
                 retries += 1;
                 let delay = retry::backoff(step.retry.backoff, retries);
                 let message = format!(
@@ -759,7 +817,7 @@ impl Runner {
                 .append("retry", Some("info"), &message, Some(&data))?;
                 if !self.wait_or_cancel(guard, delay).await? {
                     return Ok(StepEnd {
-                        cancelled: true,
+                        end: AttemptEnd::Cancelled,
                         ..end
                     });
                 }
@@ -852,16 +910,19 @@ impl Runner {
             seq: 0,
             prev: None,
             kind: step.kind.name().into(),
-            plugin: serde_json::json!({ "name": step.kind.component().reference, "digest": step.kind.component().digest }),
+            plugin: ComponentRef {
+                name: Some(step.kind.component().reference.clone()),
+                digest: Some(step.kind.component().digest.clone()),
+            },
             params_digest: digest_json(&step_params(step)),
-            grants: grants_json(&step.grants, &ctx.seed),
+            grants: Some(record_grants(&step.grants, &ctx.seed)),
             started_at,
             finished_at: crate::time_format::now(),
-            outcome: serde_json::json!({
-                "status": run.result.status.as_str(),
-                "summary": run.result.summary,
-                "error": run.result.error,
-            }),
+            outcome: RecordOutcome {
+                status: run.result.status.as_str().to_owned(),
+                summary: run.result.summary.clone(),
+                error: run.result.error.clone(),
+            },
             output_digest: run
                 .result
                 .data
@@ -908,10 +969,7 @@ impl Runner {
         };
         self.event(task_id, &step.id, attempt, "attempt", &ended)?;
         Ok(StepEnd {
-            succeeded,
-            cancelled: run.cancelled,
-            retryable: run.retryable,
-            conflict: run.conflict,
+            end: run.end,
             duration_ms: run.result.duration_ms,
             detail: run.result.error.or(run.result.summary).unwrap_or_default(),
         })
@@ -1035,11 +1093,11 @@ impl Runner {
                     .run_plugin(&prepared, &grants, &input, host, ctx)
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
-                let cancelled = matches!(outcome, Err(SandboxError::Cancelled));
-                let retryable = retryable(&outcome, &step.retry);
+                let failed_end = AttemptEnd::of_plugin(&outcome, &step.retry, StepStatus::Failed);
                 let mut run = plugin_attempt(outcome, materials);
-                run.cancelled = cancelled;
-                run.retryable = retryable;
+                if run.result.status != StepStatus::Succeeded {
+                    run.end = failed_end;
+                }
                 run.artifacts = artifacts;
                 if let Some(prior) = &mut run.prior {
                     prior.step_id = step.id.clone();
@@ -1056,12 +1114,11 @@ impl Runner {
                     .run_command(&prepared, &grants, args, stdin.as_deref(), host, ctx)
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
-                let cancelled = matches!(outcome, Err(SandboxError::Cancelled));
-                let retryable =
-                    matches!(outcome, Err(SandboxError::Timeout { .. })) && step.retry.on_timeout;
+                let failed_end = AttemptEnd::of_command(&outcome, &step.retry, StepStatus::Failed);
                 let mut run = command_attempt(outcome, materials);
-                run.cancelled = cancelled;
-                run.retryable = retryable;
+                if run.result.status != StepStatus::Succeeded {
+                    run.end = failed_end;
+                }
                 run.artifacts = artifacts;
                 run
             }
@@ -1219,54 +1276,49 @@ fn seed(step: &StepPlan, prior: &[PriorOutput]) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
-fn grants_json(grants: &Grants, seed: &[u8; 32]) -> serde_json::Value {
+fn record_grants(grants: &Grants, seed: &[u8; 32]) -> RecordGrants {
     let clocks = if grants.real_clocks {
-        serde_json::json!({ "mode": "real" })
+        RecordClocks {
+            mode: "real".into(),
+            seed: None,
+        }
     } else {
-        serde_json::json!({ "mode": "virtual", "seed": crate::evidence::hex(seed) })
+        RecordClocks {
+            mode: "virtual".into(),
+            seed: Some(crate::evidence::hex(seed)),
+        }
     };
-    serde_json::json!({
-        "clocks": clocks,
-        "fuel": grants.limits.fuel,
-        "write_bytes": grants.limits.write_bytes,
-        "log_bytes": grants.limits.log_bytes,
-        "data_bytes": grants.limits.data_bytes,
-        "read": grants.read.iter().map(|d| d.guest.as_str()).collect::<Vec<_>>(),
-        "write": grants.write.iter().map(|d| d.guest.as_str()).collect::<Vec<_>>(),
-        "env": grants.env,
-        "network": grants.network,
-        "memory_bytes": grants.limits.memory_bytes,
-        "timeout_ms": grants.limits.timeout.as_millis() as u64,
-        "output_bytes": grants.limits.output_bytes,
-    })
+    let guest = |dirs: &[crate::sandbox::DirGrant]| dirs.iter().map(|d| d.guest.clone()).collect();
+    RecordGrants {
+        clocks,
+        fuel: grants.limits.fuel,
+        write_bytes: grants.limits.write_bytes,
+        log_bytes: grants.limits.log_bytes,
+        data_bytes: grants.limits.data_bytes,
+        read: guest(&grants.read),
+        write: guest(&grants.write),
+        env: grants.env.clone(),
+        network: grants.network.clone(),
+        memory_bytes: grants.limits.memory_bytes,
+        timeout_ms: grants.limits.timeout.as_millis() as u64,
+        output_bytes: grants.limits.output_bytes,
+    }
 }
 
 /// An attempt that produced nothing yet but `result`.
 fn attempt_with(result: StepResult, materials: Vec<Material>) -> Attempt {
     Attempt {
-        result,
         artifacts: Vec::new(),
         prior: None,
         products: Vec::new(),
         materials,
         staging: None,
         changes: Vec::new(),
-        cancelled: false,
-        retryable: false,
-        conflict: false,
-    }
-}
-
-/// Whether a plugin attempt's failure may be retried: the plugin said so, or it timed out
-/// and the step allows retrying timeouts.
-fn retryable<T>(
-    outcome: &Result<Result<T, StepError>, SandboxError>,
-    policy: &crate::manifest::RetryPolicy,
-) -> bool {
-    match outcome {
-        Ok(Err(StepError::Retryable(_))) => true,
-        Err(SandboxError::Timeout { .. }) => policy.on_timeout,
-        _ => false,
+        end: match result.status {
+            StepStatus::Succeeded => AttemptEnd::Succeeded,
+            _ => AttemptEnd::Failed { retryable: false },
+        },
+        result,
     }
 }
 
@@ -1358,5 +1410,97 @@ fn command_attempt(outcome: Result<i32, SandboxError>, materials: Vec<Material>)
             materials,
         ),
         Ok(code) => failed(format!("command exited with code {code}"), materials),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::manifest::RetryPolicy;
+
+    fn policy(on_timeout: bool) -> RetryPolicy {
+        RetryPolicy {
+            retries: 2,
+            backoff: Duration::from_millis(10),
+            on_timeout,
+        }
+    }
+
+    fn timeout<T>() -> Result<T, SandboxError> {
+        Err(SandboxError::Timeout {
+            limit: Duration::from_secs(1),
+        })
+    }
+
+    #[test]
+    fn a_plugin_attempt_ends_as_the_sandbox_and_the_plugin_say() {
+        let failed = StepStatus::Failed;
+        let end = |outcome: Result<Result<(), StepError>, SandboxError>, on_timeout| {
+            AttemptEnd::of_plugin(&outcome, &policy(on_timeout), failed)
+        };
+        assert_eq!(
+            end(Ok(Err(StepError::Retryable("later".into()))), false),
+            AttemptEnd::Failed { retryable: true }
+        );
+        assert_eq!(
+            end(Ok(Err(StepError::Fatal("no".into()))), true),
+            AttemptEnd::Failed { retryable: false }
+        );
+        assert_eq!(end(timeout(), true), AttemptEnd::Failed { retryable: true });
+        assert_eq!(
+            end(timeout(), false),
+            AttemptEnd::Failed { retryable: false }
+        );
+        assert_eq!(
+            end(Err(SandboxError::Cancelled), true),
+            AttemptEnd::Cancelled
+        );
+        // Output the host refused fails the attempt, not retryably.
+        assert_eq!(
+            end(Ok(Ok(())), true),
+            AttemptEnd::Failed { retryable: false }
+        );
+        assert_eq!(
+            AttemptEnd::of_plugin(
+                &Ok::<_, SandboxError>(Ok::<(), StepError>(())),
+                &policy(false),
+                StepStatus::Succeeded
+            ),
+            AttemptEnd::Succeeded
+        );
+    }
+
+    #[test]
+    fn a_command_attempt_is_retried_only_on_a_timeout_the_step_allows() {
+        let end = |outcome: Result<i32, SandboxError>, on_timeout| {
+            AttemptEnd::of_command(&outcome, &policy(on_timeout), StepStatus::Failed)
+        };
+        assert_eq!(end(Ok(3), true), AttemptEnd::Failed { retryable: false });
+        assert_eq!(end(timeout(), true), AttemptEnd::Failed { retryable: true });
+        assert_eq!(
+            end(timeout(), false),
+            AttemptEnd::Failed { retryable: false }
+        );
+        assert_eq!(
+            end(Err(SandboxError::Cancelled), true),
+            AttemptEnd::Cancelled
+        );
+    }
+
+    #[test]
+    fn attempts_start_as_their_result_says_and_a_conflict_undoes_a_success() {
+        let done = succeeded("ok".into(), "{}".into(), None, None, Vec::new());
+        assert_eq!(done.end, AttemptEnd::Succeeded);
+        assert_eq!(
+            failed("boom".into(), Vec::new()).end,
+            AttemptEnd::Failed { retryable: false }
+        );
+        let mut conflicted = done;
+        conflicted.conflict_on("out/a.txt");
+        assert_eq!(conflicted.end, AttemptEnd::Conflict);
+        assert_eq!(conflicted.result.status, StepStatus::Failed);
+        assert!(conflicted.products.is_empty() && conflicted.prior.is_none());
     }
 }

@@ -184,7 +184,7 @@ fn statement(
         "predicate": {
             "name": body.step,
             "command": [
-                format!("{}@blake3:{}", plugin["name"].as_str().unwrap_or(""), plugin["digest"].as_str().unwrap_or("")),
+                format!("{}@blake3:{}", plugin.name.as_deref().unwrap_or(""), plugin.digest.as_deref().unwrap_or("")),
                 format!("params@blake3:{}", body.params_digest),
             ],
             "materials": materials,

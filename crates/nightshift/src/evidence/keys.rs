@@ -127,7 +127,8 @@ impl Signer {
         Ok(Signer::from_seed(seed))
     }
 
-    fn from_seed(seed: [u8; 32]) -> Signer {
+    /// The signer of the key made from `seed`.
+    pub(crate) fn from_seed(seed: [u8; 32]) -> Signer {
         let key = SigningKey::from_bytes(&seed);
         let key_id = key_id(&key.verifying_key());
         Signer { key, key_id }

@@ -255,7 +255,7 @@ fn caveats(
         }
         for body in bodies
             .iter()
-            .filter(|b| &b.step == id && b.outcome["status"] == "interrupted")
+            .filter(|b| &b.step == id && b.outcome.status == "interrupted")
         {
             caveats.push(format!(
                 "step `{id}`: attempt {} was interrupted when its process stopped",
@@ -285,7 +285,7 @@ fn caveats(
             bodies.iter().any(|b| {
                 b.step == s.step_id
                     && b.attempt == s.attempts
-                    && b.grants["clocks"]["mode"] == "real"
+                    && b.grants.as_ref().is_some_and(|g| g.clocks.mode == "real")
             })
         })
         .map(|s| format!("`{}`", s.step_id))
@@ -312,7 +312,7 @@ fn caveats(
         .filter_map(|b| {
             Some((
                 (b.step.as_str(), b.attempt),
-                b.grants.get("output_bytes")?.as_u64()?,
+                b.grants.as_ref()?.output_bytes,
             ))
         })
         .collect();
