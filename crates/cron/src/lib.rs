@@ -45,8 +45,9 @@
 //! No instant ever fires twice. For 30-minute shifts (Australia/Lord_Howe)
 //! the same rules apply at 30-minute granularity.
 
+#![warn(missing_docs)]
+
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone};
 use chrono_tz::Tz;
@@ -576,67 +577,6 @@ pub fn due_runs(
         start: start.into_iter().map(to_ms).collect(),
         skipped,
         considered_until: to_ms(latest),
-    }
-}
-
-/// What to do when a schedule fires while an earlier run of it is still going.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Overlap {
-    /// Drop the new run.
-    Skip,
-    /// Keep at most one new run waiting for the current one.
-    BufferOne,
-    /// Queue every new run behind the current one.
-    BufferAll,
-    /// Cancel the running one and start the new run.
-    CancelOther,
-    /// Run them side by side.
-    AllowAll,
-}
-
-impl Overlap {
-    /// Every policy, in the order listed in help and errors.
-    pub const ALL: [Overlap; 5] = [
-        Overlap::Skip,
-        Overlap::BufferOne,
-        Overlap::BufferAll,
-        Overlap::CancelOther,
-        Overlap::AllowAll,
-    ];
-
-    /// The name used by `--overlap` and in storage.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Overlap::Skip => "skip",
-            Overlap::BufferOne => "buffer-one",
-            Overlap::BufferAll => "buffer-all",
-            Overlap::CancelOther => "cancel-other",
-            Overlap::AllowAll => "allow-all",
-        }
-    }
-}
-
-impl fmt::Display for Overlap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Overlap {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let wanted = s.trim();
-        Overlap::ALL
-            .into_iter()
-            .find(|o| o.as_str().eq_ignore_ascii_case(wanted))
-            .ok_or_else(|| {
-                let valid: Vec<&str> = Overlap::ALL.iter().map(|o| o.as_str()).collect();
-                format!(
-                    "unknown overlap policy `{s}` (expected one of: {})",
-                    valid.join(", ")
-                )
-            })
     }
 }
 
@@ -1598,22 +1538,5 @@ mod tests {
         assert_eq!(skipped.first, ms("2020-01-01T02:00:00Z"));
         assert_eq!(skipped.last, ms("2026-05-01T01:00:00Z"));
         assert!(!skipped.truncated);
-    }
-
-    // --- Overlap ---
-
-    #[test]
-    fn overlap_round_trips() {
-        for o in Overlap::ALL {
-            assert_eq!(o.as_str().parse::<Overlap>(), Ok(o));
-            assert_eq!(o.to_string(), o.as_str());
-        }
-        assert_eq!("Buffer-One".parse::<Overlap>(), Ok(Overlap::BufferOne));
-        let err = "queue".parse::<Overlap>().expect_err("unknown");
-        assert_eq!(
-            err,
-            "unknown overlap policy `queue` (expected one of: skip, buffer-one, \
-             buffer-all, cancel-other, allow-all)"
-        );
     }
 }

@@ -24,6 +24,8 @@
 //! was lost leaves its task leased to this worker until the lease expires and another claim
 //! takes it.
 
+#![warn(missing_docs)]
+
 mod listen;
 mod prune;
 mod queue;
@@ -884,7 +886,7 @@ mod tests {
     fn fresh() -> Option<((), Journal)> {
         let url = postgres_scratch()?;
         let store = Postgres::connect(&url).expect("open PostgreSQL");
-        Some(((), Journal::new(Box::new(store))))
+        Some(((), Journal::new(store)))
     }
 
     nightshift_journal::conformance_suite!(fresh);

@@ -134,7 +134,7 @@ impl FromPgRow for ScheduleRow {
             workspace: row.try_get(4)?,
             params: row.try_get(5)?,
             catch_up_ms: row.try_get(6)?,
-            overlap: row.try_get(7)?,
+            overlap: word(row, 7)?,
             paused: row.try_get(8)?,
             considered_until: row.try_get(9)?,
             created_at: row.try_get(10)?,

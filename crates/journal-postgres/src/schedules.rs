@@ -7,9 +7,7 @@ use super::session::{Outcome, Session};
 use super::{insert_task, queue};
 use nightshift_journal::backend::{decide, paused_caveat, serial_key, skipped_caveat};
 use nightshift_journal::time_format::now;
-use nightshift_journal::{
-    Firing, OverlapRule, QueueOptions, ScheduleCaveat, ScheduleRow, TaskStatus,
-};
+use nightshift_journal::{Firing, Overlap, QueueOptions, ScheduleCaveat, ScheduleRow, TaskStatus};
 
 pub(super) fn add(s: &mut Session, schedule: &ScheduleRow) -> Outcome<bool> {
     let added = s.execute(
@@ -24,7 +22,7 @@ pub(super) fn add(s: &mut Session, schedule: &ScheduleRow) -> Outcome<bool> {
             &schedule.workspace,
             &schedule.params,
             &schedule.catch_up_ms,
-            &schedule.overlap,
+            &schedule.overlap.as_str(),
             &schedule.paused,
             &schedule.considered_until,
             &schedule.created_at,
@@ -131,7 +129,7 @@ pub(super) fn fire(s: &mut Session, firing: &Firing<'_>) -> Outcome<Option<Vec<S
             caveats.push(skipped_caveat(*due, reason));
             continue;
         }
-        if firing.overlap == OverlapRule::Replace {
+        if firing.overlap == Overlap::CancelOther {
             s.execute(
                 "UPDATE tasks SET cancel_requested = true
                  WHERE schedule = $1 AND status IN ('queued', 'running')",

@@ -10,6 +10,8 @@
 //! the write-ahead log is synced in order. A power loss can so forget bookkeeping written
 //! after the last commit (an attempt that had not committed, a lease), never a commit.
 
+#![warn(missing_docs)]
+
 mod prune;
 mod queue;
 mod rows;
@@ -744,7 +746,7 @@ mod tests {
     fn fresh() -> Option<(tempfile::TempDir, Journal)> {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Sqlite::open(&dir.path().join("j.db"), Sync::Full).expect("open SQLite");
-        Some((dir, Journal::new(Box::new(store))))
+        Some((dir, Journal::new(store)))
     }
 
     nightshift_journal::conformance_suite!(fresh);

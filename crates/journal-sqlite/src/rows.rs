@@ -8,7 +8,7 @@ use nightshift_journal::{
 };
 
 /// A status stored as its word.
-struct Word<T>(T);
+pub(super) struct Word<T>(pub(super) T);
 
 impl<T: std::str::FromStr<Err = String>> FromSql for Word<T> {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {

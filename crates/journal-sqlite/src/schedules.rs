@@ -1,11 +1,12 @@
 //! Schedules on SQLite: each due run is fired exactly once, because the firing worker holds
 //! the one write lock and checks that no other fired it first.
 
+use super::rows::Word;
 use super::{Sqlite, insert_task};
 use nightshift_journal::backend::{decide, paused_caveat, serial_key, skipped_caveat};
 use nightshift_journal::time_format::now;
 use nightshift_journal::{
-    Firing, OverlapRule, QueueOptions, Result, ScheduleCaveat, ScheduleRow, TaskStatus,
+    Firing, Overlap, QueueOptions, Result, ScheduleCaveat, ScheduleRow, TaskStatus,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -18,7 +19,7 @@ fn schedule_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
         workspace: row.get(4)?,
         params: row.get(5)?,
         catch_up_ms: row.get(6)?,
-        overlap: row.get(7)?,
+        overlap: row.get::<_, Word<Overlap>>(7)?.0,
         paused: row.get(8)?,
         considered_until: row.get(9)?,
         created_at: row.get(10)?,
@@ -40,7 +41,7 @@ impl Sqlite {
                 schedule.workspace,
                 schedule.params,
                 schedule.catch_up_ms,
-                schedule.overlap,
+                schedule.overlap.as_str(),
                 schedule.paused,
                 schedule.considered_until,
                 schedule.created_at
@@ -161,7 +162,7 @@ impl Sqlite {
                 caveats.push(skipped_caveat(*due, reason));
                 continue;
             }
-            if firing.overlap == OverlapRule::Replace {
+            if firing.overlap == Overlap::CancelOther {
                 tx.execute(
                     "UPDATE tasks SET cancel_requested = 1 WHERE schedule = ?1 AND status IN ('queued', 'running')",
                     [firing.schedule],

@@ -339,7 +339,7 @@ fn schedule(name: &str) -> ScheduleRow {
         workspace: "/w".into(),
         params: "{\"n\":1}".into(),
         catch_up_ms: Some(60_000),
-        overlap: "alongside".into(),
+        overlap: Overlap::AllowAll,
         paused: false,
         considered_until: 1_000,
         created_at: time_format::now(),
@@ -347,7 +347,7 @@ fn schedule(name: &str) -> ScheduleRow {
 }
 
 /// A firing of `name` from `seen` to `due`, starting the run due at `due` as task `id`.
-fn firing<'a>(name: &'a str, seen: i64, due: i64, id: &'a str, overlap: OverlapRule) -> Firing<'a> {
+fn firing<'a>(name: &'a str, seen: i64, due: i64, id: &'a str, overlap: Overlap) -> Firing<'a> {
     Firing {
         schedule: name,
         seen_until: seen,
@@ -1178,7 +1178,7 @@ pub fn a_fired_schedule_wakes_listening_workers(journal: &Journal) {
     expect_wakeup_after(journal, "a firing", || {
         let queued = fire(
             journal,
-            &firing("s", 1_000, 2_000, "f1", OverlapRule::After),
+            &firing("s", 1_000, 2_000, "f1", Overlap::BufferAll),
         );
         assert_eq!(queued, Some(vec!["f1".into()]));
     });
@@ -1191,7 +1191,7 @@ pub fn schedules_are_added_once_and_listed_by_name(journal: &Journal) {
     let b = schedule("b");
     let a = ScheduleRow {
         catch_up_ms: None,
-        overlap: "skip".into(),
+        overlap: Overlap::Skip,
         ..schedule("a")
     };
     assert!(journal.add_schedule(&b).expect("add"));
@@ -1214,7 +1214,7 @@ pub fn a_paused_schedule_does_not_fire(journal: &Journal) {
     assert!(!journal.set_schedule_paused("nope", true, 0).expect("none"));
     assert!(journal.set_schedule_paused("s", true, 0).expect("pause"));
     assert!(the_schedule(journal, "s").paused);
-    let paused = firing("s", 1_000, 2_000, "f1", OverlapRule::Alongside);
+    let paused = firing("s", 1_000, 2_000, "f1", Overlap::AllowAll);
     assert_eq!(fire(journal, &paused), None);
     assert!(journal.schedule_runs("s").expect("runs").is_empty());
     assert!(matches!(
@@ -1241,13 +1241,13 @@ pub fn resuming_a_schedule_skips_the_runs_missed_while_paused(journal: &Journal)
     );
     assert_eq!(the_schedule(journal, "s").considered_until, 9_000);
     assert_eq!(caveats(journal, "s").len(), 1, "it was not paused");
-    let stale = firing("s", 1_000, 2_000, "f1", OverlapRule::Alongside);
+    let stale = firing("s", 1_000, 2_000, "f1", Overlap::AllowAll);
     assert_eq!(fire(journal, &stale), None, "the missed run is skipped");
 }
 
 pub fn a_due_run_fires_once(journal: &Journal) {
     assert!(journal.add_schedule(&schedule("s")).expect("add"));
-    let mut first = firing("s", 1_000, 2_000, "f1", OverlapRule::Alongside);
+    let mut first = firing("s", 1_000, 2_000, "f1", Overlap::AllowAll);
     first.caveats.push("the run due at 0 was missed".into());
     assert_eq!(fire(journal, &first), Some(vec!["f1".into()]));
     assert_eq!(
@@ -1260,7 +1260,7 @@ pub fn a_due_run_fires_once(journal: &Journal) {
     assert_eq!(fired.status, TaskStatus::Queued);
     assert_eq!(fired.schedule.as_deref(), Some("s"));
 
-    let again = firing("s", 1_000, 2_000, "f1-again", OverlapRule::Alongside);
+    let again = firing("s", 1_000, 2_000, "f1-again", Overlap::AllowAll);
     assert_eq!(fire(journal, &again), None, "another worker fired it first");
     assert_eq!(journal.schedule_runs("s").expect("runs").len(), 1);
     assert_eq!(journal.recent_tasks(10).expect("tasks").len(), 1);
@@ -1268,9 +1268,9 @@ pub fn a_due_run_fires_once(journal: &Journal) {
 
 pub fn an_overlapping_run_is_skipped_with_a_caveat(journal: &Journal) {
     assert!(journal.add_schedule(&schedule("s")).expect("add"));
-    let first = firing("s", 1_000, 2_000, "f1", OverlapRule::Skip);
+    let first = firing("s", 1_000, 2_000, "f1", Overlap::Skip);
     assert_eq!(fire(journal, &first), Some(vec!["f1".into()]));
-    let second = firing("s", 2_000, 3_000, "f2", OverlapRule::Skip);
+    let second = firing("s", 2_000, 3_000, "f2", Overlap::Skip);
     assert_eq!(fire(journal, &second), Some(vec![]));
     assert_eq!(
         journal.schedule_runs("s").expect("runs"),
@@ -1281,7 +1281,7 @@ pub fn an_overlapping_run_is_skipped_with_a_caveat(journal: &Journal) {
     );
     let active = "an earlier run is still active (overlap: skip)";
     assert_eq!(caveats(journal, "s"), [skipped_caveat(3_000, active)]);
-    let third = firing("s", 3_000, 4_000, "f3", OverlapRule::Skip);
+    let third = firing("s", 3_000, 4_000, "f3", Overlap::Skip);
     fire(journal, &third).expect("fired");
     let newest = journal.schedule_caveats("s", 1).expect("caveats");
     assert_eq!(newest.len(), 1, "the limit");
@@ -1292,7 +1292,7 @@ pub fn an_overlapping_run_is_skipped_with_a_caveat(journal: &Journal) {
 pub fn removing_a_schedule_forgets_its_runs_and_caveats_not_its_tasks(journal: &Journal) {
     assert!(journal.add_schedule(&schedule("s")).expect("add"));
     assert!(journal.add_schedule(&schedule("t")).expect("add"));
-    let mut fired = firing("s", 1_000, 2_000, "f1", OverlapRule::Alongside);
+    let mut fired = firing("s", 1_000, 2_000, "f1", Overlap::AllowAll);
     fired.caveats.push("a caveat".into());
     fire(journal, &fired).expect("fired");
     assert!(journal.remove_schedule("s").expect("remove"));
@@ -1394,7 +1394,7 @@ pub fn deleting_a_task_removes_everything_recorded_about_it(journal: &Journal) {
 
 pub fn deleting_a_fired_task_keeps_its_run_without_it(journal: &Journal) {
     assert!(journal.add_schedule(&schedule("s")).expect("add"));
-    let fired = firing("s", 1_000, 2_000, "f1", OverlapRule::Alongside);
+    let fired = firing("s", 1_000, 2_000, "f1", Overlap::AllowAll);
     fire(journal, &fired).expect("fired");
     assert!(journal.cancel_queued("f1").expect("cancel"));
     journal.delete_task("f1").expect("delete");

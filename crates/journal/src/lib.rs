@@ -16,6 +16,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod off_runtime;
 mod queue;
 mod rows;
 mod schedules;
@@ -28,7 +29,7 @@ pub use rows::{
     ArtifactRow, ChainHead, Commit, EventRow, NewArtifact, NewEvent, NewStep, NewTask,
     PendingApply, RecordRow, StepResult, StepRow, StepStatus, TaskRow, TaskStatus,
 };
-pub use schedules::{Firing, OverlapRule, ScheduleCaveat, ScheduleRow};
+pub use schedules::{Firing, Overlap, ScheduleCaveat, ScheduleRow};
 
 /// Errors of the journal.
 #[derive(Debug, thiserror::Error)]
@@ -377,9 +378,12 @@ impl std::ops::Deref for Journal {
 }
 
 impl Journal {
-    /// A journal on `store`.
-    pub fn new(store: Box<dyn Store>) -> Self {
-        Journal { store }
+    /// A journal on `store`. Its calls never stall a runtime thread: one made on a worker
+    /// thread of a multi-thread tokio runtime runs through `block_in_place`.
+    pub fn new<S: Store + 'static>(store: S) -> Self {
+        Journal {
+            store: Box::new(off_runtime::OffRuntime(store)),
+        }
     }
 
     /// Commits how an attempt ended (see [`Store::commit_attempt`]). `sign` makes the

@@ -26,7 +26,7 @@ pub struct ScheduleRow {
     /// Missed runs this recent are started after downtime (none: only the latest).
     pub catch_up_ms: Option<i64>,
     /// What to do when a run is due while an earlier one is still active.
-    pub overlap: String,
+    pub overlap: Overlap,
     /// Paused schedules fire nothing; runs due meanwhile are skipped.
     pub paused: bool,
     /// Every due instant up to this one (unix milliseconds) has been handled.
@@ -50,19 +50,67 @@ pub struct ScheduleCaveat {
     pub message: String,
 }
 
-/// What to do with an active earlier run when a new one is due (what `--overlap` says).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OverlapRule {
-    /// Start the new run alongside.
-    Alongside,
-    /// Queue the new run to start after the active one ends.
-    After,
-    /// Queue the new run only if none is waiting already; it starts after the active one.
-    AfterOne,
-    /// Do not start the new run.
+/// What to do when a schedule fires while an earlier run of it is still going (what
+/// `--overlap` says); stored and shown as its [`as_str`](Overlap::as_str) name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overlap {
+    /// Drop the new run.
     Skip,
-    /// Cancel the active run and start the new one.
-    Replace,
+    /// Keep at most one new run waiting for the current one.
+    BufferOne,
+    /// Queue every new run behind the current one.
+    BufferAll,
+    /// Cancel the running one and start the new run.
+    CancelOther,
+    /// Run them side by side.
+    AllowAll,
+}
+
+impl Overlap {
+    /// Every policy, in the order listed in help and errors.
+    pub const ALL: [Overlap; 5] = [
+        Overlap::Skip,
+        Overlap::BufferOne,
+        Overlap::BufferAll,
+        Overlap::CancelOther,
+        Overlap::AllowAll,
+    ];
+
+    /// The name used by `--overlap` and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overlap::Skip => "skip",
+            Overlap::BufferOne => "buffer-one",
+            Overlap::BufferAll => "buffer-all",
+            Overlap::CancelOther => "cancel-other",
+            Overlap::AllowAll => "allow-all",
+        }
+    }
+}
+
+impl std::fmt::Display for Overlap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Overlap {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim();
+        Overlap::ALL
+            .into_iter()
+            .find(|o| o.as_str().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| {
+                let valid: Vec<&str> = Overlap::ALL.iter().map(|o| o.as_str()).collect();
+                format!(
+                    "unknown overlap policy `{s}` (expected one of: {})",
+                    valid.join(", ")
+                )
+            })
+    }
 }
 
 /// One firing of a schedule, prepared outside the write lock.
@@ -80,7 +128,7 @@ pub struct Firing<'a> {
     /// to load): recorded as caveats.
     pub caveats: Vec<String>,
     /// How to treat active earlier runs.
-    pub overlap: OverlapRule,
+    pub overlap: Overlap,
 }
 
 /// Decides, for each due instant of `firing` in order, whether it starts (`None`) or is
@@ -91,16 +139,14 @@ pub fn decide(firing: &Firing<'_>, running: i64, queued: i64) -> Vec<Option<&'st
     (0..firing.start.len())
         .map(|index| {
             let skip = match firing.overlap {
-                OverlapRule::Alongside | OverlapRule::After => None,
-                OverlapRule::Skip if running + queued > 0 => {
+                Overlap::AllowAll | Overlap::BufferAll => None,
+                Overlap::Skip if running + queued > 0 => {
                     Some("an earlier run is still active (overlap: skip)")
                 }
-                OverlapRule::AfterOne if queued > 0 || started == 1 => {
+                Overlap::BufferOne if queued > 0 || started == 1 => {
                     Some("a run is already waiting (overlap: buffer-one)")
                 }
-                OverlapRule::Skip | OverlapRule::AfterOne | OverlapRule::Replace
-                    if index != last =>
-                {
+                Overlap::Skip | Overlap::BufferOne | Overlap::CancelOther if index != last => {
                     Some("a later run was due at the same time")
                 }
                 _ => None,
@@ -116,7 +162,7 @@ pub fn decide(firing: &Firing<'_>, running: i64, queued: i64) -> Vec<Option<&'st
 /// The serial key a fired task is queued with: its schedule's name when runs must not
 /// overlap, so a worker starts it only after the earlier one ends.
 pub fn serial_key<'a>(firing: &Firing<'a>) -> Option<&'a str> {
-    matches!(firing.overlap, OverlapRule::After | OverlapRule::AfterOne).then_some(firing.schedule)
+    matches!(firing.overlap, Overlap::BufferAll | Overlap::BufferOne).then_some(firing.schedule)
 }
 
 /// The caveat of a due run that did not start.
@@ -134,4 +180,25 @@ pub fn paused_caveat(from_ms: i64, to_ms: i64) -> String {
         crate::time_format::from_ms(from_ms),
         crate::time_format::from_ms(to_ms)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_round_trips() {
+        for o in Overlap::ALL {
+            assert_eq!(o.as_str().parse::<Overlap>(), Ok(o));
+            assert_eq!(o.to_string(), o.as_str());
+            assert_eq!(serde_json::to_value(o).expect("encode"), o.as_str());
+        }
+        assert_eq!("Buffer-One".parse::<Overlap>(), Ok(Overlap::BufferOne));
+        let err = "queue".parse::<Overlap>().expect_err("unknown");
+        assert_eq!(
+            err,
+            "unknown overlap policy `queue` (expected one of: skip, buffer-one, \
+             buffer-all, cancel-other, allow-all)"
+        );
+    }
 }

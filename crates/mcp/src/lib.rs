@@ -9,6 +9,8 @@
 //!
 //! [`Plan::load`]: nightshift::manifest::Plan::load
 
+#![warn(missing_docs)]
+
 mod plugin_tools;
 mod policy;
 mod resources;

@@ -19,7 +19,7 @@ pub fn open(location: &StoreLocation) -> Result<Journal> {
 /// Opens (creating if needed) the SQLite journal at `path` with the given durability of
 /// commits.
 pub fn open_sqlite(path: &Path, sync: Sync) -> Result<Journal> {
-    Ok(Journal::new(Box::new(Sqlite::open(path, sync)?)))
+    Ok(Journal::new(Sqlite::open(path, sync)?))
 }
 
 /// Brings the schema of the journal at `location` to this build's, refusing a newer one:
@@ -37,7 +37,7 @@ mod postgres {
     use nightshift_journal_postgres::Postgres;
 
     pub(super) fn open(url: &str) -> Result<Journal> {
-        Ok(Journal::new(Box::new(Postgres::connect(url)?)))
+        Ok(Journal::new(Postgres::connect(url)?))
     }
 
     pub(super) fn migrate(url: &str) -> Result<(u32, u32)> {

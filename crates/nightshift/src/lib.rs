@@ -12,6 +12,8 @@
 //! Architecture invariant: plugins never touch the journal; everything they say reaches it
 //! through the host interface of [`sandbox`].
 
+#![warn(missing_docs)]
+
 pub mod catalog;
 pub mod evidence;
 pub mod failpoint;

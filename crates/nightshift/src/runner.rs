@@ -253,6 +253,27 @@ pub struct Runner {
     cas: Cas,
     signer: Signer,
     state: StateDir,
+    /// The cancel token of the step each task of this process is running, so that a
+    /// cancellation made in this process reaches it at once (other processes' cancellations
+    /// arrive through the journal).
+    running: Arc<std::sync::Mutex<HashMap<String, CancelToken>>>,
+}
+
+/// Watching one running step for cancellation; dropping it stops watching.
+struct CancelWatch {
+    poll: tokio::task::JoinHandle<()>,
+    running: Arc<std::sync::Mutex<HashMap<String, CancelToken>>>,
+    task_id: String,
+}
+
+impl Drop for CancelWatch {
+    fn drop(&mut self) {
+        self.poll.abort();
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.task_id);
+    }
 }
 
 /// What one attempt produced, before it is committed.
@@ -365,6 +386,7 @@ impl Runner {
             sandbox,
             signer,
             state,
+            running: Arc::default(),
         })
     }
 
@@ -883,7 +905,7 @@ impl Runner {
         let run = self
             .attempt(task_id, step, attempt, prior, observer, &ctx)
             .await;
-        watcher.abort();
+        drop(watcher);
         let mut run = run?;
         run.result.duration_ms = started.elapsed().as_millis() as u64;
         failpoint::hit("after-run");
@@ -975,27 +997,61 @@ impl Runner {
         })
     }
 
-    /// Polls the journal for a cancellation request while a step runs, and stops the step
-    /// when it comes or when the worker loses its lease (`lost`).
+    /// Stops the step `task_id` is running in this process, if one is: `false` if none is
+    /// (then the process that runs it learns of the request from the journal).
+    pub fn cancel_running(&self, task_id: &str) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.get(task_id) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Watches for a cancellation while a step runs, and stops the step when one comes or
+    /// when the worker loses its lease (`lost`): a cancellation made in this process arrives
+    /// through [`Runner::cancel_running`] at once; one made by another process is found by
+    /// polling the journal. Watching ends when the returned guard is dropped.
     fn watch_for_cancel(
         &self,
         task_id: &str,
         cancel: &CancelToken,
         lost: &CancelToken,
-    ) -> tokio::task::JoinHandle<()> {
+    ) -> CancelWatch {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(task_id.to_owned(), cancel.clone());
         let journal = Arc::clone(&self.journal);
-        let task_id = task_id.to_owned();
+        let polled_id = task_id.to_owned();
         let cancel = cancel.clone();
         let lost = lost.clone();
-        tokio::spawn(async move {
+        let poll = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                if lost.is_cancelled() || journal.cancel_requested(&task_id).unwrap_or(false) {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                let requested = match journal.cancel_requested(&polled_id) {
+                    Ok(requested) => requested,
+                    Err(e) => {
+                        tracing::warn!(task = %polled_id, "cannot read cancellation requests: {e}");
+                        false
+                    }
+                };
+                if lost.is_cancelled() || requested {
                     cancel.cancel();
                     return;
                 }
             }
-        })
+        });
+        CancelWatch {
+            poll,
+            running: Arc::clone(&self.running),
+            task_id: task_id.to_owned(),
+        }
     }
 
     async fn attempt(

@@ -11,10 +11,11 @@
 
 use std::path::Path;
 
-pub use nightshift_cron::{Cadence, CadenceError, Overlap};
+pub use nightshift_cron::{Cadence, CadenceError};
 
 use crate::catalog::Catalog;
-use crate::journal::{Firing, JournalError, OverlapRule, ScheduleRow};
+pub use crate::journal::Overlap;
+use crate::journal::{Firing, JournalError, ScheduleRow};
 use crate::manifest::{LoadOptions, Plan};
 use crate::runner::Runner;
 use crate::state::StateDir;
@@ -29,17 +30,6 @@ pub enum ScheduleError {
     /// A run's task could not be described.
     #[error("cannot encode a scheduled task: {0}")]
     Encode(#[from] serde_json::Error),
-}
-
-/// How an `--overlap` policy is applied when a schedule fires.
-fn overlap_rule(overlap: Overlap) -> OverlapRule {
-    match overlap {
-        Overlap::Skip => OverlapRule::Skip,
-        Overlap::BufferOne => OverlapRule::AfterOne,
-        Overlap::BufferAll => OverlapRule::After,
-        Overlap::CancelOther => OverlapRule::Replace,
-        Overlap::AllowAll => OverlapRule::Alongside,
-    }
 }
 
 /// The next instant (unix ms) a stored schedule fires, if its expression still parses.
@@ -131,11 +121,7 @@ fn fire(
             .collect(),
         None => Vec::new(),
     };
-    let overlap = row
-        .overlap
-        .parse::<Overlap>()
-        .map(overlap_rule)
-        .unwrap_or(OverlapRule::Skip);
+    let overlap = row.overlap;
     let firing = Firing {
         schedule: &row.name,
         seen_until: row.considered_until,

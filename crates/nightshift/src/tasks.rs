@@ -276,6 +276,13 @@ impl Tasks {
             return Ok((task, Cancelled::AlreadyEnded(status)));
         }
         self.journal.request_cancel(&task.id)?;
+        // A step this process runs stops at once; another process finds the request in the
+        // journal at its next check.
+        if let Some(runner) = self.runner.get()
+            && runner.cancel_running(&task.id)
+        {
+            tracing::debug!(task = %task.id, "cancelled a step running in this process");
+        }
         // A live process stops the task itself; only a stopped foreground task needs the
         // runner here, to record what its process left open.
         if !task.background

@@ -105,7 +105,7 @@ pub(crate) fn run(command: Command, state: super::StateArgs) -> anyhow::Result<E
                 workspace: plan.workspace.display().to_string(),
                 params: serde_json::to_string(&plan.params)?,
                 catch_up_ms,
-                overlap: overlap.as_str().to_owned(),
+                overlap,
                 paused: false,
                 considered_until: now_ms(),
                 created_at: now(),
