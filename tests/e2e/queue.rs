@@ -549,17 +549,18 @@ fn status_shows_a_running_task_with_its_progress_and_logs_follow_ends_with_the_t
     let _ = finish(worker);
 }
 
-fn a_second_sigterm_stops_the_running_step_at_once_and_puts_the_task_back() {
-    let env = Env::new();
+/// Starts a long task under a worker, then stops the worker with two SIGTERMs: the running
+/// step stops at once and the task goes back to the queue with its attempt left open.
+fn put_back_with_an_open_attempt(env: &Env) -> String {
     let pipeline = guest_pipeline(
-        &env,
+        env,
         "long.toml",
         r#"{ action = "nap", iterations = 60000, path = "out/partial.txt", text = "half" }"#,
         "",
     );
-    let task = submit(&env, &pipeline, &[]);
-    let worker = spawn_worker(&env, &[]);
-    wait_for_first_attempt(&env, &task);
+    let task = submit(env, &pipeline, &[]);
+    let worker = spawn_worker(env, &[]);
+    wait_for_first_attempt(env, &task);
     signal(&worker, "TERM");
     std::thread::sleep(Duration::from_millis(200));
     let second = Instant::now();
@@ -571,8 +572,14 @@ fn a_second_sigterm_stops_the_running_step_at_once_and_puts_the_task_back() {
         "stopped in {:?}",
         second.elapsed()
     );
-    assert_eq!(task_status(&env, &task), "queued", "put back in the queue");
+    assert_eq!(task_status(env, &task), "queued", "put back in the queue");
     assert!(!env.workspace().join("out/partial.txt").exists());
+    task
+}
+
+fn a_second_sigterm_stops_the_running_step_at_once_and_puts_the_task_back() {
+    let env = Env::new();
+    let task = put_back_with_an_open_attempt(&env);
     let cancel = env.run(&["cancel", &task]);
     assert_eq!(cancel.code(), 0, "{cancel}");
     assert_eq!(task_status(&env, &task), "cancelled");
@@ -661,22 +668,7 @@ fn cancel_through(env: &Env, door: Door, task: &str) -> String {
 fn a_task_put_back_is_settled_alike_when_cancelled_through_the_cli_and_mcp() {
     for door in [Door::Cli, Door::Mcp] {
         let env = Env::new();
-        let pipeline = guest_pipeline(
-            &env,
-            "long.toml",
-            r#"{ action = "nap", iterations = 60000, path = "out/partial.txt", text = "half" }"#,
-            "",
-        );
-        let task = submit(&env, &pipeline, &[]);
-        let worker = spawn_worker(&env, &[]);
-        wait_for_first_attempt(&env, &task);
-        signal(&worker, "TERM");
-        std::thread::sleep(Duration::from_millis(200));
-        signal(&worker, "TERM");
-        let output = finish(worker);
-        assert!(output.status.success(), "{output:?}");
-        assert_eq!(task_status(&env, &task), "queued", "put back in the queue");
-
+        let task = put_back_with_an_open_attempt(&env);
         assert_eq!(cancel_through(&env, door, &task), "cancelled", "{door:?}");
         assert_eq!(task_status(&env, &task), "cancelled", "{door:?}");
         let verify = env.run(&["verify", &task]);
