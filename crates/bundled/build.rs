@@ -108,8 +108,21 @@ fn check_target_installed() {
     let status = Command::new("rustup")
         .args(["target", "add", TARGET, "--toolchain", &toolchain])
         .status();
+    // Another build on this machine may be adding the target at the same moment (rustup
+    // then refuses the second install as a conflict): wait for it to land before failing.
+    let landed = || {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::time::Instant::now() < until {
+            if target_installed() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        false
+    };
     match status {
         Ok(status) if status.success() && target_installed() => {}
+        Ok(_) if landed() => {}
         Ok(status) => panic!(
             "adding the `{TARGET}` target failed ({status}); the bundled plugins are built for it.\n\
              Install it with: {add_command}"
@@ -121,12 +134,17 @@ fn check_target_installed() {
     }
 }
 
+/// Whether the toolchain building this has the target's standard library: its directory,
+/// and, in a toolchain rustup manages, rustup's record that the component is installed
+/// (written once an install is complete).
 fn target_installed() -> bool {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output();
     sysroot.ok().is_some_and(|out| {
-        let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        Path::new(&root).join("lib/rustlib").join(TARGET).exists()
+        let rustlib = Path::new(String::from_utf8_lossy(&out.stdout).trim()).join("lib/rustlib");
+        let components = std::fs::read_to_string(rustlib.join("components")).ok();
+        rustlib.join(TARGET).exists()
+            && components.is_none_or(|list| list.lines().any(|c| c == format!("rust-std-{TARGET}")))
     })
 }
 
