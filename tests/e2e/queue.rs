@@ -289,7 +289,7 @@ fn a_fatal_error_is_not_retried() {
     );
 }
 
-fn a_cancelled_running_task_stops_within_a_second_and_changes_nothing() {
+fn a_cancelled_running_task_stops_at_its_next_check_and_changes_nothing() {
     let env = Env::new();
     let pipeline = guest_pipeline(
         &env,
@@ -306,7 +306,9 @@ fn a_cancelled_running_task_stops_within_a_second_and_changes_nothing() {
     let took = asked.elapsed();
     assert_eq!(cancel.code(), 0, "{cancel}");
     assert_eq!(task_status(&env, &task), "cancelled");
-    assert!(took < Duration::from_secs(1), "cancel took {took:?}");
+    // The step would nap for a minute; it stops at its next check (every 50 ms). The bound
+    // also covers starting the `cancel` process on a machine busy with other tests.
+    assert!(took < Duration::from_secs(3), "cancel took {took:?}");
     assert!(!env.workspace().join("out/partial.txt").exists());
     signal(&worker, "TERM");
     let output = finish(worker);
@@ -770,7 +772,7 @@ crate::util::on_each_backend!(
     two_workers_drain_a_thousand_tasks_one_killed_midway_every_line_lands_once,
     a_flaky_plugin_succeeds_on_its_third_attempt_with_backoff_in_the_events,
     a_fatal_error_is_not_retried,
-    a_cancelled_running_task_stops_within_a_second_and_changes_nothing,
+    a_cancelled_running_task_stops_at_its_next_check_and_changes_nothing,
     a_queued_task_cancelled_never_starts_and_an_idempotency_key_queues_once,
     sigterm_lets_the_running_step_finish_and_the_next_worker_resumes_the_rest,
     a_worker_paused_past_its_lease_has_its_late_commit_refused,

@@ -272,7 +272,7 @@ fn a_check_step_may_not_write() {
 }
 
 #[test]
-fn a_cancelled_task_stops_within_a_second_and_changes_nothing() {
+fn a_cancelled_task_stops_at_its_next_check_and_changes_nothing() {
     let env = Env::new();
     let pipeline = env.pipeline(&format!(
         r#"
@@ -302,8 +302,10 @@ fn a_cancelled_task_stops_within_a_second_and_changes_nothing() {
     assert_eq!(cancel.code(), 0, "{cancel}");
     assert!(cancel.stdout().contains("cancelled"), "{cancel}");
     assert_eq!(status.code(), Some(1));
+    // The step would spin until its five-minute timeout; it stops at its next check. The
+    // bound also covers starting the `cancel` process on a machine busy with other tests.
     assert!(
-        stopped_after < Duration::from_secs(1),
+        stopped_after < Duration::from_secs(3),
         "took {stopped_after:?} to stop"
     );
     assert!(

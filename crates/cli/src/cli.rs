@@ -243,6 +243,13 @@ pub(crate) fn exit_code_for(error: &anyhow::Error) -> u8 {
             || cause.is::<nightshift::scaffold::ScaffoldError>()
             || cause.is::<nightshift_mcp::PolicyError>()
             || matches!(
+                cause.downcast_ref::<nightshift::runner::StoredPlanError>(),
+                Some(nightshift::runner::StoredPlanError::Manifest(_))
+            )
+            || cause
+                .downcast_ref::<nightshift::tasks::TaskError>()
+                .is_some_and(nightshift::tasks::TaskError::is_unknown_task)
+            || matches!(
                 cause.downcast_ref::<JournalError>(),
                 Some(JournalError::TaskNotFound(_) | JournalError::AmbiguousTask { .. })
             )
