@@ -9,6 +9,7 @@ mod util;
 mod authors;
 mod cache;
 mod durability;
+mod escape;
 mod evidence;
 mod hostile;
 mod limits;

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use nightshift::catalog::Catalog;
-use nightshift::sandbox::{Grants, Sandbox, StepContext, StepInput};
+use nightshift::sandbox::{Grants, OpenedDirs, Sandbox, StepContext, StepInput};
 
 mod common;
 
@@ -40,8 +40,14 @@ fn step_time(runtime: &tokio::runtime::Runtime, pooling: bool) -> f64 {
     let noop = input("noop");
     let ctx = StepContext::default();
     let step = || {
-        let captured =
-            runtime.block_on(sandbox.run_plugin(&prepared, &grants, &noop, Box::new(NoHost), &ctx));
+        let captured = runtime.block_on(sandbox.run_plugin(
+            &prepared,
+            &grants,
+            &OpenedDirs::default(),
+            &noop,
+            Box::new(NoHost),
+            &ctx,
+        ));
         assert!(matches!(captured.outcome, Ok(Ok(_))));
     };
     step();
@@ -77,6 +83,7 @@ fn runaway_overshoot(runtime: &tokio::runtime::Runtime) -> f64 {
                 let captured = runtime.block_on(sandbox.run_plugin(
                     &prepared,
                     &grants,
+                    &OpenedDirs::default(),
                     &spin,
                     Box::new(NoHost),
                     &ctx,

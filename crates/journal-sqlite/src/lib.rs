@@ -22,7 +22,7 @@ mod wake;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use rows::FromRow;
 
@@ -77,6 +77,27 @@ impl Drop for Relaxed<'_> {
     }
 }
 
+/// Refuses a journal file, write-ahead log, shared-memory or rollback file that is a symlink
+/// (with a clearer message than SQLite's own `NOFOLLOW`, which covers the journal file only
+/// and would write through the others).
+fn refuse_symlinks(path: &Path) -> std::result::Result<(), rusqlite::Error> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut sidecar = path.as_os_str().to_owned();
+        sidecar.push(suffix);
+        let sidecar = PathBuf::from(sidecar);
+        if sidecar
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("{} is a symlink; refused", sidecar.display())),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Sqlite {
     /// Opens (creating if needed) the journal at `path` with the given durability of
     /// commits, and migrates its schema.
@@ -87,14 +108,19 @@ impl Sqlite {
     /// Opens the journal at `path` and migrates its schema: the journal, and the schema
     /// versions (before, after).
     pub fn open_migrated(path: &Path, sync: Sync) -> Result<(Self, (u32, u32))> {
-        let mut conn = Connection::open(path).map_err(|source| JournalError::Open {
+        let open = |cause| JournalError::Open {
             path: path.to_path_buf(),
-            source,
-        })?;
+            cause,
+        };
+        refuse_symlinks(path).map_err(open)?;
+        // A journal file that is a symlink (planted in the state directory, say) is refused,
+        // not followed.
+        let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(open)?;
         let versions = prepare_when_free(&mut conn, sync).map_err(|e| match e {
-            JournalError::Sqlite(source) => JournalError::Open {
+            JournalError::Sqlite(cause) => JournalError::Open {
                 path: path.to_path_buf(),
-                source,
+                cause,
             },
             other => other,
         })?;

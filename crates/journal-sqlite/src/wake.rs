@@ -3,6 +3,7 @@
 //! sends one byte to every socket there. A worker that cannot bind one still finds new tasks
 //! by polling; a socket whose worker died is removed by the next sender.
 
+use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -24,6 +25,10 @@ pub(crate) fn listen(dir: &Path) -> Option<QueueWakeups> {
     let runtime = tokio::runtime::Handle::try_current().ok()?;
     if let Err(e) = std::fs::create_dir_all(dir) {
         tracing::debug!(dir = %dir.display(), "no wake socket, polling only: {e}");
+        return None;
+    }
+    if is_symlink(dir) {
+        tracing::warn!(dir = %dir.display(), "the wake directory is a symlink; polling only");
         return None;
     }
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -77,6 +82,9 @@ async fn receive(socket: tokio::net::UnixDatagram, _removed: Removed, worker: We
 /// Wakes every worker listening in `dir`; removes sockets of workers that died. Best
 /// effort: a worker that misses it finds the task at its next poll.
 pub(crate) fn wake_workers(dir: &Path) {
+    if is_symlink(dir) {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -86,11 +94,19 @@ pub(crate) fn wake_workers(dir: &Path) {
     let _ = sender.set_nonblocking(true);
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.extension().is_some_and(|e| e == "sock")
+        if entry.file_type().is_ok_and(|t| t.is_socket())
+            && path.extension().is_some_and(|e| e == "sock")
             && let Err(e) = sender.send_to(b"w", &path)
             && e.kind() == std::io::ErrorKind::ConnectionRefused
         {
             let _ = std::fs::remove_file(&path);
         }
     }
+}
+
+/// Whether `path` is a symlink (planted in the state directory, say): wake sockets are
+/// neither created nor signalled through one.
+fn is_symlink(path: &Path) -> bool {
+    path.symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
 }

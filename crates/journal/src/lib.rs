@@ -40,12 +40,12 @@ pub enum JournalError {
     Sqlite(#[from] rusqlite::Error),
     /// The journal file could not be opened.
     #[cfg(feature = "sqlite")]
-    #[error("cannot open journal {path}: {source}")]
+    #[error("cannot open journal {path}: {cause}")]
     Open {
         /// The journal file.
         path: PathBuf,
-        /// The cause.
-        source: rusqlite::Error,
+        /// The cause (shown in the message, so not a `source`).
+        cause: rusqlite::Error,
     },
     /// PostgreSQL refused an operation.
     #[error("journal (PostgreSQL {server}): {reason}")]

@@ -7,13 +7,16 @@
 //! pipeline allows; [`evidence`] hashes what the steps produced and signs the records;
 //! [`journal`] keeps every task, step, attempt and event; [`report`] reads the journal alone.
 //! [`worker`] and [`schedule`] are the background lane; [`catalog`] finds plugins;
-//! [`state`] is the state directory.
+//! [`state`] is the state directory; [`beneath`] reaches paths inside it and inside the
+//! workspace without following symlinks.
 //!
 //! Architecture invariant: plugins never touch the journal; everything they say reaches it
-//! through the host interface of [`sandbox`].
+//! through the host interface of [`sandbox`]. Nothing inside the workspace or the state
+//! directory is opened by a path string: only beneath a handle, through [`beneath`].
 
 #![warn(missing_docs)]
 
+pub mod beneath;
 pub mod catalog;
 pub mod evidence;
 pub mod failpoint;

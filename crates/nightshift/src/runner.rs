@@ -12,6 +12,7 @@ mod apply;
 mod host_calls;
 mod retry;
 mod staging;
+mod workspace;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 pub use apply::ApplyError;
+pub use workspace::WorkspaceError;
 
 use crate::evidence::record::{
     ComponentRef, Material, Product, RECORD_FORMAT, RecordBody, RecordClocks, RecordGrants,
@@ -33,12 +35,13 @@ use crate::journal::{
 };
 use crate::manifest::{Plan, StepKind, StepPlan};
 use crate::sandbox::{
-    CancelToken, Captured, Grants, PriorOutput, Sandbox, SandboxError, StepContext, StepError,
-    StepInput,
+    CancelToken, Captured, Grants, OpenedDirs, PriorOutput, Sandbox, SandboxError, StepContext,
+    StepError, StepInput,
 };
 use crate::state::{StateDir, StateError, WorkspaceLock};
 use host_calls::JournalHost;
 use staging::{StagedChange, Staging};
+use workspace::Workspace;
 
 /// A step conflicting with other tasks' changes this often in a row fails with a conflict.
 const MAX_CONFLICTS: u32 = 5;
@@ -62,6 +65,9 @@ pub enum RunError {
     /// Committed changes could not be applied to the workspace.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// The workspace could not be opened.
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
     /// A record could not be encoded.
     #[error("cannot encode a step record: {0}")]
     Record(#[from] serde_json::Error),
@@ -96,16 +102,17 @@ pub enum StoredPlanError {
     #[error("task {0} has no stored pipeline to run from")]
     Missing(String),
     /// The stored parameters are not a JSON object of strings.
-    #[error("task {task}: stored params: {source}")]
+    #[error("task {task}: stored params: {cause}")]
     Params {
         /// The task.
         task: String,
-        /// The cause.
-        source: serde_json::Error,
+        /// The cause (shown in the message, so not a `source`).
+        cause: serde_json::Error,
     },
-    /// The stored pipeline no longer checks (a plugin was removed, a grant now escapes...).
+    /// The stored pipeline no longer checks (a plugin was removed, a grant now escapes...);
+    /// the cause is shown in the message, so it is not a `source`.
     #[error("the pipeline no longer loads: {0}")]
-    Manifest(#[from] crate::manifest::ManifestError),
+    Manifest(crate::manifest::ManifestError),
 }
 
 /// The plan of a recorded task: its stored pipeline text and params, checked again now.
@@ -118,9 +125,9 @@ pub fn stored_plan(
         .clone()
         .ok_or_else(|| StoredPlanError::Missing(task.id.clone()))?;
     let params: std::collections::BTreeMap<String, String> = serde_json::from_str(&task.params)
-        .map_err(|source| StoredPlanError::Params {
+        .map_err(|cause| StoredPlanError::Params {
             task: task.id.clone(),
-            source,
+            cause,
         })?;
     let params: Vec<_> = params.into_iter().collect();
     let catalog = crate::catalog::Catalog::new(state.plugins_dir());
@@ -130,11 +137,8 @@ pub fn stored_plan(
         params: &params,
         catalog: &catalog,
     };
-    Ok(Plan::parse(
-        Path::new(&task.pipeline_path),
-        text.into_bytes(),
-        &options,
-    )?)
+    Plan::parse(Path::new(&task.pipeline_path), text.into_bytes(), &options)
+        .map_err(StoredPlanError::Manifest)
 }
 
 /// Watches a task run, e.g. to draw progress on a terminal.
@@ -342,6 +346,16 @@ impl AttemptEnd {
 }
 
 impl Attempt {
+    /// Turns a successful attempt into a failed one: its changes cannot be applied safely.
+    fn refuse(&mut self, error: String) {
+        self.result.status = StepStatus::Failed;
+        self.result.error = Some(error);
+        self.products.clear();
+        self.artifacts.retain(|a| a.kind != "file");
+        self.prior = None;
+        self.end = AttemptEnd::Failed { retryable: false };
+    }
+
     /// Turns a successful attempt into a failed one: `path` changed in the workspace since
     /// the step started.
     fn conflict_on(&mut self, path: &str) {
@@ -356,12 +370,26 @@ impl Attempt {
     }
 }
 
-/// The first change whose workspace file is no longer what the step started from.
-fn first_conflict(changes: &[StagedChange]) -> Option<String> {
-    changes
-        .iter()
-        .find(|c| !c.still_current().unwrap_or(false))
-        .map(|c| c.path.clone())
+/// The first change whose workspace file is no longer what the step started from; an error
+/// naming the change's grant when the way to the file is no longer a plain directory (a
+/// symlink was planted on it).
+fn first_conflict(
+    changes: &[StagedChange],
+    workspace: &Workspace,
+) -> Result<Option<String>, String> {
+    for change in changes {
+        match change.still_current(&workspace.dir) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Some(change.path.clone())),
+            Err(e) => {
+                return Err(format!(
+                    "write grant `{}` refused: {e}; nothing was applied",
+                    change.grant
+                ));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// How a step ended, for the task to decide what comes next.
@@ -578,7 +606,7 @@ impl Runner {
             .any(|p| p.task_id == task_id)
         {
             let _lock = self.lock_workspace(workspace).await?;
-            self.settle_workspace(workspace)?;
+            self.settle_workspace(&Workspace::open(workspace)?)?;
         }
         let steps = self.journal.steps(task_id)?;
         for (step_id, attempt, started_at) in self.journal.dangling_attempts(task_id)? {
@@ -651,8 +679,8 @@ impl Runner {
     /// Applies every change committed to `workspace` but left unapplied (its process died
     /// between commit and apply), by any task. Called with the workspace lock held, so that
     /// no later commit is checked against, or applied over, a stale file.
-    fn settle_workspace(&self, workspace: &Path) -> Result<(), RunError> {
-        let here = workspace.display().to_string();
+    fn settle_workspace(&self, workspace: &Workspace) -> Result<(), RunError> {
+        let here = workspace.path.display().to_string();
         for pending in self
             .journal
             .pending_applies()?
@@ -664,7 +692,7 @@ impl Runner {
                 &pending.step_id,
                 pending.attempt,
             )?;
-            apply::apply(&self.cas, workspace, &artifacts)?;
+            apply::apply(&self.cas, &workspace.dir, &artifacts)?;
             self.journal
                 .mark_applied(&pending.task_id, &pending.step_id)?;
             self.event(
@@ -685,6 +713,7 @@ impl Runner {
         observer: Arc<dyn Observer>,
     ) -> Result<TaskOutcome, RunError> {
         let task_id = guard.task_id;
+        let workspace = Workspace::open(&plan.workspace)?;
         let rows: HashMap<String, _> = self
             .journal
             .steps(task_id)?
@@ -739,7 +768,9 @@ impl Runner {
                 break;
             }
             let end = self
-                .run_step(guard, plan, step, first, retried, &mut prior, &observer)
+                .run_step(
+                    guard, plan, &workspace, step, first, retried, &mut prior, &observer,
+                )
                 .await?;
             let finished = match end.end {
                 AttemptEnd::Succeeded => StepStatus::Succeeded,
@@ -776,6 +807,7 @@ impl Runner {
         &self,
         guard: &Guard<'_>,
         plan: &Plan,
+        workspace: &Workspace,
         step: &StepPlan,
         first: u32,
         retried: u32,
@@ -791,6 +823,7 @@ impl Runner {
                 .step(
                     guard,
                     plan,
+                    workspace,
                     step,
                     attempt,
                     exclusive.is_some(),
@@ -874,6 +907,7 @@ impl Runner {
         &self,
         guard: &Guard<'_>,
         plan: &Plan,
+        workspace: &Workspace,
         step: &StepPlan,
         attempt: u32,
         workspace_locked: bool,
@@ -903,7 +937,7 @@ impl Runner {
         };
         let watcher = self.watch_for_cancel(task_id, &ctx.cancel, &guard.control.lost);
         let run = self
-            .attempt(task_id, step, attempt, prior, observer, &ctx)
+            .attempt(task_id, workspace, step, attempt, prior, observer, &ctx)
             .await;
         drop(watcher);
         let mut run = run?;
@@ -917,9 +951,11 @@ impl Runner {
             None
         };
         if !run.changes.is_empty() {
-            self.settle_workspace(&plan.workspace)?;
-            if let Some(path) = first_conflict(&run.changes) {
-                run.conflict_on(&path);
+            self.settle_workspace(workspace)?;
+            match first_conflict(&run.changes, workspace) {
+                Ok(None) => {}
+                Ok(Some(path)) => run.conflict_on(&path),
+                Err(refused) => run.refuse(refused),
             }
         }
 
@@ -977,7 +1013,7 @@ impl Runner {
 
         if apply_pending {
             let artifacts = self.journal.attempt_artifacts(task_id, &step.id, attempt)?;
-            apply::apply(&self.cas, &plan.workspace, &artifacts)?;
+            apply::apply(&self.cas, &workspace.dir, &artifacts)?;
             failpoint::hit("after-apply");
             self.journal.mark_applied(task_id, &step.id)?;
         }
@@ -1054,9 +1090,11 @@ impl Runner {
         }
     }
 
+    #[expect(clippy::too_many_arguments, reason = "one attempt's whole context")]
     async fn attempt(
         &self,
         task_id: &str,
+        workspace: &Workspace,
         step: &StepPlan,
         attempt: u32,
         prior: &[PriorOutput],
@@ -1093,20 +1131,32 @@ impl Runner {
             Err(e) => return Ok(failed(e.to_string(), materials)),
         };
 
-        let staging_root = self.state.staging_dir(task_id, &step.id);
-        let staging = match Staging::prepare(&staging_root, &step.grants.write) {
-            Ok(staging) => staging,
-            Err(e) => {
-                return Ok(failed(
-                    format!(
-                        "cannot stage the write grants in {}: {e}",
-                        staging_root.display()
-                    ),
-                    materials,
-                ));
-            }
+        // The grants are opened now, beneath the workspace: whatever their paths became
+        // since the pipeline was checked, the guest gets these directories or none.
+        let opened = workspace::open_read(workspace, &step.grants.read)
+            .and_then(|read| Ok((read, workspace::open_write(workspace, &step.grants.write)?)));
+        let (read, sources) = match opened {
+            Ok(opened) => opened,
+            Err(refused) => return Ok(failed(refused.to_string(), materials)),
         };
-        let grants = staging.redirect(&step.grants);
+        let staged = self
+            .state
+            .open_staging(task_id, &step.id)
+            .map_err(|e| e.to_string())
+            .and_then(|(parent, name)| {
+                Staging::prepare(parent, &name, &step.grants.write, &sources)
+                    .map_err(|e| format!("cannot stage the write grants: {e}"))
+            })
+            .and_then(|staging| {
+                let write = staging
+                    .opened()
+                    .map_err(|e| format!("cannot stage the write grants: {e}"))?;
+                Ok((staging, OpenedDirs { read, write }))
+            });
+        let (staging, dirs) = match staged {
+            Ok(staged) => staged,
+            Err(error) => return Ok(failed(error, materials)),
+        };
         let host = Box::new(JournalHost::new(
             Arc::clone(&self.journal),
             task_id,
@@ -1146,7 +1196,7 @@ impl Runner {
                 };
                 let captured = self
                     .sandbox
-                    .run_plugin(&prepared, &grants, &input, host, ctx)
+                    .run_plugin(&prepared, &step.grants, &dirs, &input, host, ctx)
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
                 let failed_end = AttemptEnd::of_plugin(&outcome, &step.retry, StepStatus::Failed);
@@ -1167,7 +1217,15 @@ impl Runner {
                 });
                 let captured = self
                     .sandbox
-                    .run_command(&prepared, &grants, args, stdin.as_deref(), host, ctx)
+                    .run_command(
+                        &prepared,
+                        &step.grants,
+                        &dirs,
+                        args,
+                        stdin.as_deref(),
+                        host,
+                        ctx,
+                    )
                     .await;
                 let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
                 let failed_end = AttemptEnd::of_command(&outcome, &step.retry, StepStatus::Failed);
@@ -1180,25 +1238,28 @@ impl Runner {
             }
         };
 
+        if run.result.status == StepStatus::Succeeded
+            && let Err(refused) = workspace::check_read_unchanged(workspace, &dirs.read)
+        {
+            run.refuse(refused.to_string());
+        }
         if run.result.status == StepStatus::Succeeded {
             match staging.changes() {
                 Ok(changes) => {
                     run.changes = changes.clone();
                     for change in changes {
-                        let (blake3, bytes) = match &change.staged {
-                            Some(path) => match std::fs::read(path) {
-                                Ok(content) => {
-                                    (Some(self.cas.put(&content)?), content.len() as u64)
-                                }
-                                Err(e) => {
-                                    run = failed(
-                                        format!("cannot read staged file {}: {e}", change.path),
-                                        run.materials,
-                                    );
-                                    break;
-                                }
-                            },
-                            None => (None, 0),
+                        let (blake3, bytes) = match staging.content(&change) {
+                            Ok(Some(content)) => {
+                                (Some(self.cas.put(&content)?), content.len() as u64)
+                            }
+                            Ok(None) => (None, 0),
+                            Err(e) => {
+                                run = failed(
+                                    format!("cannot read staged file {}: {e}", change.path),
+                                    run.materials,
+                                );
+                                break;
+                            }
                         };
                         let change_name = change.kind.as_str();
                         run.products.push(Product {

@@ -26,6 +26,15 @@ pub enum StateError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A directory inside the state directory is not one any more (a symlink was planted
+    /// there, say).
+    #[error("state directory {root}: {cause}")]
+    Inside {
+        /// The state directory.
+        root: PathBuf,
+        /// What is wrong inside it (shown in the message, so not a `source`).
+        cause: crate::beneath::BeneathError,
+    },
     /// A lock file of the state directory could not be locked.
     #[error("cannot lock {path}: {source}")]
     Lock {
@@ -112,11 +121,25 @@ impl StateDir {
         self.root.join("keys")
     }
 
-    /// Where a step attempt's writes are staged until commit.
-    pub fn staging_dir(&self, task_id: &str, step_id: &str) -> PathBuf {
-        self.root
-            .join("staging")
-            .join(format!("{task_id}-{step_id}"))
+    /// Opens `staging/`, where a step attempt's writes are staged until commit, beneath the
+    /// state directory (a symlink planted there is refused), and names the directory of the
+    /// step `step_id` of `task_id` in it.
+    pub fn open_staging(
+        &self,
+        task_id: &str,
+        step_id: &str,
+    ) -> Result<(cap_std::fs::Dir, String), StateError> {
+        let inside = |cause| StateError::Inside {
+            root: self.root.clone(),
+            cause,
+        };
+        let root = crate::beneath::open_root(&self.root).map_err(|source| StateError::Create {
+            path: self.root.clone(),
+            source,
+        })?;
+        let staging =
+            crate::beneath::create_dir_all(&root, Path::new("staging")).map_err(inside)?;
+        Ok((staging, format!("{task_id}-{step_id}")))
     }
 
     /// Takes the lock that says a process is running `task_id`; `None` if another holds it.

@@ -51,6 +51,40 @@ pub struct DirGrant {
     pub guest: String,
 }
 
+/// The directories of one step, opened by the caller beneath the directories they belong to:
+/// the sandbox hands the guest these handles and never opens a grant by its path, so a path
+/// swapped for a symlink after the caller opened it changes nothing the guest sees.
+#[derive(Debug, Default)]
+pub struct OpenedDirs {
+    /// Read grants, given read-only.
+    pub read: Vec<OpenedDir>,
+    /// Write grants, given read-write (for the runner, their staging copies).
+    pub write: Vec<OpenedDir>,
+}
+
+/// One directory of a step, open.
+#[derive(Debug)]
+pub struct OpenedDir {
+    /// The open directory.
+    pub dir: cap_std::fs::Dir,
+    /// Where the guest sees it: its path relative to the workspace (`.` for the workspace).
+    pub guest: String,
+}
+
+impl OpenedDir {
+    /// A path that names this very directory, whatever happened to the path it was opened
+    /// by: the process's own file descriptor for it.
+    fn by_descriptor(&self) -> PathBuf {
+        use std::os::fd::AsRawFd as _;
+        let fd = self.dir.as_raw_fd();
+        if cfg!(target_os = "linux") {
+            PathBuf::from(format!("/proc/self/fd/{fd}"))
+        } else {
+            PathBuf::from(format!("/dev/fd/{fd}"))
+        }
+    }
+}
+
 /// The bounds of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -99,7 +133,7 @@ impl Default for Limits {
 pub struct Grants {
     /// Directories it may read.
     pub read: Vec<DirGrant>,
-    /// Directories it may read and write (created when missing).
+    /// Directories it may read and write.
     pub write: Vec<DirGrant>,
     /// Names of the host environment variables it sees.
     pub env: Vec<String>,
@@ -406,6 +440,7 @@ impl Sandbox {
         &self,
         plugin: &Prepared,
         grants: &Grants,
+        dirs: &OpenedDirs,
         input: &StepInput,
         host: Box<dyn HostCalls>,
         ctx: &StepContext,
@@ -421,7 +456,7 @@ impl Sandbox {
                 })
                 .clone()
                 .map_err(|e| wrong_kind(&plugin.reference, "nightshift plugin", e))?;
-            let mut store = self.store(grants, &io, &[], host, ctx)?;
+            let mut store = self.store(grants, dirs, &io, &[], host, ctx)?;
             let call = async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 instance.call_run(&mut store, input).await
@@ -444,10 +479,15 @@ impl Sandbox {
     }
 
     /// Runs a command step: a `wasi:cli/command` component with `args`, returning its exit code.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one command step's whole context"
+    )]
     pub async fn run_command(
         &self,
         command: &Prepared,
         grants: &Grants,
+        dirs: &OpenedDirs,
         args: &[String],
         stdin: Option<&str>,
         host: Box<dyn HostCalls>,
@@ -466,7 +506,7 @@ impl Sandbox {
                 .map_err(|e| wrong_kind(&command.reference, "wasi:cli command", e))?;
             let mut argv = vec![command.reference.clone()];
             argv.extend(args.iter().cloned());
-            let mut store = self.store(grants, &io, &argv, host, ctx)?;
+            let mut store = self.store(grants, dirs, &io, &argv, host, ctx)?;
             let call = async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 instance.wasi_cli_run().call_run(&mut store).await
@@ -489,13 +529,14 @@ impl Sandbox {
     fn store(
         &self,
         grants: &Grants,
+        dirs: &OpenedDirs,
         io: &Stdio,
         argv: &[String],
         host: Box<dyn HostCalls>,
         ctx: &StepContext,
     ) -> Result<Store<StepState>, SandboxError> {
-        let wasi = wasi_context(grants, io, argv, &ctx.seed, &io.network)?;
-        let written = WriteMeter::new(grants);
+        let wasi = wasi_context(grants, dirs, io, argv, &ctx.seed, &io.network)?;
+        let written = WriteMeter::new(dirs, grants.limits.write_bytes)?;
         let state = StepState {
             wasi,
             table: {
@@ -586,6 +627,7 @@ impl Stdio {
 
 fn wasi_context(
     grants: &Grants,
+    dirs: &OpenedDirs,
     io: &Stdio,
     argv: &[String],
     seed: &[u8; 32],
@@ -616,19 +658,15 @@ fn wasi_context(
             builder.env(name, value);
         }
     }
-    let grant_error = |dir: &DirGrant, e: &dyn std::fmt::Display| SandboxError::Grant {
-        path: dir.host.clone(),
+    let grant_error = |dir: &OpenedDir, e: &dyn std::fmt::Display| SandboxError::Grant {
+        path: PathBuf::from(&dir.guest),
         message: e.to_string(),
     };
-    for dir in &grants.read {
+    let read = dirs.read.iter().map(|dir| (dir, FsPerms::ReadOnly));
+    let write = dirs.write.iter().map(|dir| (dir, FsPerms::ReadWrite));
+    for (dir, perms) in read.chain(write) {
         builder
-            .preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
-            .map_err(|e| grant_error(dir, &e))?;
-    }
-    for dir in &grants.write {
-        std::fs::create_dir_all(&dir.host).map_err(|e| grant_error(dir, &e))?;
-        builder
-            .preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
+            .preopened_dir(dir.by_descriptor(), &dir.guest, perms)
             .map_err(|e| grant_error(dir, &e))?;
     }
     Ok(builder.build())
@@ -671,27 +709,36 @@ fn check_quota(store: &Store<StepState>, grants: &Grants) -> Result<(), SandboxE
 
 /// How many bytes a step added to its write grants.
 pub(crate) struct WriteMeter {
-    dirs: Vec<PathBuf>,
+    dirs: Vec<cap_std::fs::Dir>,
     start: u64,
     limit: u64,
     over: Option<u64>,
 }
 
 impl WriteMeter {
-    fn new(grants: &Grants) -> Self {
-        let dirs: Vec<PathBuf> = grants.write.iter().map(|d| d.host.clone()).collect();
-        let start = dirs.iter().map(|d| tree_size(d)).sum();
-        WriteMeter {
+    fn new(dirs: &OpenedDirs, limit: u64) -> Result<Self, SandboxError> {
+        let dirs = dirs
+            .write
+            .iter()
+            .map(|d| {
+                d.dir.try_clone().map_err(|e| SandboxError::Grant {
+                    path: PathBuf::from(&d.guest),
+                    message: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let start = dirs.iter().map(tree_size).sum();
+        Ok(WriteMeter {
             dirs,
             start,
-            limit: grants.limits.write_bytes,
+            limit,
             over: None,
-        }
+        })
     }
 
     /// Bytes added since the step started.
     fn measure(&self) -> u64 {
-        let now: u64 = self.dirs.iter().map(|d| tree_size(d)).sum();
+        let now: u64 = self.dirs.iter().map(tree_size).sum();
         now.saturating_sub(self.start)
     }
 
@@ -712,14 +759,15 @@ impl WriteMeter {
     }
 }
 
-fn tree_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+/// Bytes in the regular files beneath `dir` (symlinks are not followed).
+fn tree_size(dir: &cap_std::fs::Dir) -> u64 {
+    let Ok(entries) = dir.entries() else {
         return 0;
     };
     entries
         .flatten()
         .map(|entry| match entry.file_type() {
-            Ok(kind) if kind.is_dir() => tree_size(&entry.path()),
+            Ok(kind) if kind.is_dir() => entry.open_dir().map_or(0, |d| tree_size(&d)),
             Ok(kind) if kind.is_file() => entry.metadata().map_or(0, |m| m.len()),
             _ => 0,
         })

@@ -4,7 +4,9 @@
 //! `read` (`params.path`), `write` (`params.path`, `params.text`), `append` (a line
 //! `params.text` to `params.path`), `flaky` (fails, retryably, until attempt
 //! `params.iterations`), `nap` (writes `params.path` if given, then sleeps
-//! `params.iterations` milliseconds, reporting progress), `env` (`params.name`), and
+//! `params.iterations` milliseconds, reporting progress), `env` (`params.name`), `await`
+//! (logs `awaiting NAME`, waits up to `params.iterations` ms for the file `params.name`, then
+//! reads `params.path` into its data and writes `params.text` to each of `params.files`), and
 //! `work`: a deterministic computation of `params.iterations` rounds that checkpoints as it
 //! goes and resumes from its checkpoint, then writes `params.files`, appends to
 //! `params.append` and deletes `params.delete`; its result is the same however often it is
@@ -70,6 +72,29 @@ fn run(input: Input<Params>) -> Result<Output, Error> {
                 std::thread::sleep(Duration::from_millis(p.iterations / 10));
             }
             Ok(Output::new(format!("napped {} ms", p.iterations)))
+        }
+        "await" => {
+            // Holds its grants open until the test has changed the workspace under it.
+            nightshift_plugin_sdk::log::info(&format!("awaiting {}", p.name));
+            let mut waited = 0;
+            while std::fs::metadata(&p.name).is_err() {
+                if waited >= p.iterations {
+                    return Err(Error::fatal(format!("{} never appeared", p.name)));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                waited += 10;
+            }
+            let read = if p.path.is_empty() {
+                String::new()
+            } else {
+                std::fs::read_to_string(&p.path)
+                    .map_err(|e| Error::fatal(format!("read {}: {e}", p.path)))?
+            };
+            for file in &p.files {
+                std::fs::write(file, &p.text)
+                    .map_err(|e| Error::fatal(format!("write {file}: {e}")))?;
+            }
+            Ok(Output::new(format!("awaited {}", p.name)).data(&read))
         }
         "fail" => Err(Error::fatal("asked to fail")),
         "trap" => panic!("asked to trap"),

@@ -232,7 +232,7 @@ pub(crate) fn sandbox_steps_per_second(
     rounds: usize,
 ) -> f64 {
     use nightshift::catalog::Catalog;
-    use nightshift::sandbox::{Grants, Sandbox, StepContext, StepInput};
+    use nightshift::sandbox::{Grants, OpenedDirs, Sandbox, StepContext, StepInput};
     use std::time::Instant;
     let dir = tempfile::tempdir().expect("tempdir");
     let sandbox = Sandbox::new(dir.path()).expect("sandbox");
@@ -252,7 +252,14 @@ pub(crate) fn sandbox_steps_per_second(
     let ctx = StepContext::default();
     let step = || {
         let host = Box::new(NoHost);
-        let captured = runtime.block_on(sandbox.run_plugin(&prepared, &grants, &input, host, &ctx));
+        let captured = runtime.block_on(sandbox.run_plugin(
+            &prepared,
+            &grants,
+            &OpenedDirs::default(),
+            &input,
+            host,
+            &ctx,
+        ));
         assert!(matches!(captured.outcome, Ok(Ok(_))));
     };
     step();

@@ -1,7 +1,12 @@
-//! The content-addressed store: each blob lives once, at `cas/<first two hex>/<digest>`.
+//! The content-addressed store: each blob lives once, at `cas/<first two hex>/<digest>`,
+//! reached beneath the state directory without following a symlink.
 
-use std::io::Write as _;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+
+use cap_std::fs::Dir;
+
+use crate::beneath::{self, BeneathError};
 
 /// Errors reading or writing the artifact store.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +30,15 @@ pub enum CasError {
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
+    },
+    /// A directory on the way to a blob is not a plain directory any more (a symlink was
+    /// planted in the store).
+    #[error("artifact store {path}: {cause}")]
+    Refused {
+        /// The directory.
+        path: PathBuf,
+        /// What it became (shown in the message, so not a `source`).
+        cause: BeneathError,
     },
     /// A blob's content no longer matches its digest.
     #[error("artifact {path} is corrupt: its content hashes to {actual}, not {digest}")]
@@ -52,8 +66,7 @@ impl Cas {
 
     /// Where the blob with `digest` lives.
     pub fn path_of(&self, digest: &str) -> PathBuf {
-        let shard = digest.get(..2).unwrap_or("xx");
-        self.dir.join(shard).join(digest)
+        self.dir.join(shard_of(digest)).join(digest)
     }
 
     /// Stores `bytes` and returns their digest. Writing is atomic: a blob is either whole or
@@ -70,34 +83,53 @@ impl Cas {
 
     fn store(&self, bytes: &[u8], sync: bool) -> Result<String, CasError> {
         let digest = super::digest(bytes);
-        let path = self.path_of(&digest);
-        if path.exists() {
-            return Ok(digest);
-        }
+        let shard = self.shard(&digest, true)?;
         let fail = |source| CasError::Write {
             digest: digest.clone(),
-            path: path.clone(),
+            path: self.path_of(&digest),
             source,
         };
-        let shard = path.parent().unwrap_or(&self.dir);
-        std::fs::create_dir_all(shard).map_err(fail)?;
-        let mut tmp = tempfile_in(shard).map_err(fail)?;
-        tmp.1.write_all(bytes).map_err(fail)?;
-        if sync {
-            tmp.1.sync_all().map_err(fail)?;
+        match shard.symlink_metadata(&digest) {
+            Ok(meta) if meta.is_file() => return Ok(digest),
+            Ok(_) => {
+                return Err(fail(std::io::Error::other(
+                    "something other than a file is in its place",
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail(e)),
         }
-        std::fs::rename(&tmp.0, &path).map_err(fail)?;
+        let temporary = format!(".tmp-{}", uuid::Uuid::now_v7().simple());
+        beneath::write_atomically(
+            &shard,
+            OsStr::new(&digest),
+            OsStr::new(&temporary),
+            bytes,
+            sync,
+        )
+        .map_err(fail)?;
         Ok(digest)
     }
 
     /// Reads the blob with `digest` and checks that it still hashes to it.
     pub fn get(&self, digest: &str) -> Result<Vec<u8>, CasError> {
         let path = self.path_of(digest);
-        let bytes = std::fs::read(&path).map_err(|source| CasError::Read {
+        let read = |source| CasError::Read {
             digest: digest.to_owned(),
             path: path.clone(),
             source,
-        })?;
+        };
+        let shard = self.shard(digest, false)?;
+        let bytes = match beneath::read_file(&shard, OsStr::new(digest)) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(read(std::io::ErrorKind::NotFound.into())),
+            Err(cause) => {
+                return Err(CasError::Refused {
+                    path: path.clone(),
+                    cause,
+                });
+            }
+        };
         let actual = super::digest(&bytes);
         if actual != digest {
             return Err(CasError::Corrupt {
@@ -108,15 +140,43 @@ impl Cas {
         }
         Ok(bytes)
     }
+
+    /// The shard directory of `digest`, opened beneath the state directory without following
+    /// a symlink (created when `create`).
+    fn shard(&self, digest: &str, create: bool) -> Result<Dir, CasError> {
+        let (state, name) = match (self.dir.parent(), self.dir.file_name()) {
+            (Some(state), Some(name)) => (state, Path::new(name)),
+            _ => (self.dir.as_path(), Path::new("")),
+        };
+        let rel = name.join(shard_of(digest));
+        let refused = |cause| CasError::Refused {
+            path: self.dir.join(shard_of(digest)),
+            cause,
+        };
+        let root = beneath::open_root(state).map_err(|cause| {
+            refused(BeneathError::Io {
+                path: state.display().to_string(),
+                cause,
+            })
+        })?;
+        if create {
+            beneath::create_dir_all(&root, &rel).map_err(refused)
+        } else {
+            beneath::open_dir(&root, &rel).map_err(|e| match e {
+                BeneathError::Io { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
+                    CasError::Read {
+                        digest: digest.to_owned(),
+                        path: self.path_of(digest),
+                        source: cause,
+                    }
+                }
+                other => refused(other),
+            })
+        }
+    }
 }
 
-/// A new file with a unique name in `dir`, removed by the rename or left as `.tmp-*` garbage.
-fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let name = format!(".tmp-{}", uuid::Uuid::now_v7().simple());
-    let path = dir.join(name);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    Ok((path, file))
+/// The shard (first two hex digits) a digest is stored under.
+fn shard_of(digest: &str) -> &str {
+    digest.get(..2).unwrap_or("xx")
 }

@@ -3,10 +3,16 @@
 //! Each file is written to a temporary name beside its target, synced, then renamed over it,
 //! so a file is always either old or new. Applying is idempotent: after a crash, recovery
 //! applies the whole step again and the workspace ends as if the first apply had finished.
+//! Every directory on the way is opened beneath the workspace handle without following a
+//! symlink: a directory that became a symlink since the step started is refused, and a file
+//! that became one is replaced as a link, never written through.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::Path;
 
+use cap_std::fs::Dir;
+
+use crate::beneath::{self, BeneathError};
 use crate::evidence::{Cas, CasError};
 use crate::failpoint;
 use crate::journal::ArtifactRow;
@@ -17,20 +23,20 @@ pub enum ApplyError {
     /// The content to write is missing or corrupt in `cas/`.
     #[error(transparent)]
     Cas(#[from] CasError),
-    /// The workspace refused a write.
-    #[error("cannot apply {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+    /// The workspace refused a write, or a directory on the way is no longer one.
+    #[error("cannot apply {path}: {cause}")]
+    Workspace {
+        /// The file, relative to the workspace.
+        path: String,
+        /// The cause (shown in the message, so not a `source`).
+        cause: BeneathError,
     },
 }
 
-/// Writes the file artifacts of one attempt into `workspace`.
+/// Writes the file artifacts of one attempt into the workspace `dir`.
 pub(super) fn apply(
     cas: &Cas,
-    workspace: &Path,
+    workspace: &Dir,
     artifacts: &[ArtifactRow],
 ) -> Result<(), ApplyError> {
     let files: Vec<_> = artifacts.iter().filter(|a| a.kind == "file").collect();
@@ -38,19 +44,33 @@ pub(super) fn apply(
         if done == 1 {
             failpoint::hit("mid-apply");
         }
-        let target = workspace.join(&artifact.name);
-        let io = |source| ApplyError::Io {
-            path: target.clone(),
-            source,
+        let refused = |cause| ApplyError::Workspace {
+            path: artifact.name.clone(),
+            cause,
+        };
+        let rel = Path::new(&artifact.name);
+        let (parent, name) = beneath::split(rel).ok_or_else(|| {
+            refused(BeneathError::Escapes {
+                path: artifact.name.clone(),
+            })
+        })?;
+        let io = |cause| {
+            refused(BeneathError::Io {
+                path: artifact.name.clone(),
+                cause,
+            })
         };
         match &artifact.blake3 {
             Some(digest) => {
                 let content = cas.get(digest)?;
-                write_atomically(&target, &content).map_err(io)?;
+                let dir = beneath::create_dir_all(workspace, parent).map_err(refused)?;
+                beneath::write_atomically(&dir, name, &temporary(name), &content, true)
+                    .map_err(io)?;
             }
-            None => match std::fs::remove_file(&target) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-                _ => {}
+            None => match beneath::open_dir(workspace, parent) {
+                Ok(dir) => beneath::remove_file(&dir, name).map_err(io)?,
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(refused(e)),
             },
         }
     }
@@ -65,16 +85,10 @@ pub(super) fn is_temporary(name: &std::ffi::OsStr) -> bool {
     name.to_string_lossy().ends_with(TEMPORARY_SUFFIX)
 }
 
-fn write_atomically(target: &Path, content: &[u8]) -> std::io::Result<()> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}{TEMPORARY_SUFFIX}"));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(content)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, target)
+/// The temporary name beside `name`.
+fn temporary(name: &std::ffi::OsStr) -> OsString {
+    let mut temporary = OsString::from(".");
+    temporary.push(name);
+    temporary.push(TEMPORARY_SUFFIX);
+    temporary
 }

@@ -7,11 +7,14 @@
 //! conflict, and the step runs again on the new state instead of overwriting it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use cap_std::fs::Dir;
+
 use super::apply;
-use crate::sandbox::{DirGrant, Grants};
+use crate::beneath::{self, BeneathError};
+use crate::sandbox::{DirGrant, OpenedDir};
 
 /// What happened to a file during a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,25 +44,31 @@ pub(super) struct StagedChange {
     /// Workspace-relative path.
     pub(super) path: String,
     pub(super) kind: ChangeKind,
-    /// The new content, for created and modified files.
-    pub(super) staged: Option<PathBuf>,
-    /// The file in the workspace.
-    pub(super) original: PathBuf,
+    /// The write grant it was made in, as the guest sees it.
+    pub(super) grant: String,
+    /// Where the new content is, for created and modified files: the grant's index and the
+    /// path below it.
+    staged: Option<(usize, PathBuf)>,
     /// blake3 of the file when the step started (none if it did not exist).
     pub(super) base: Option<String>,
 }
 
 impl StagedChange {
-    /// Whether the workspace file still is what the step started from.
-    pub(super) fn still_current(&self) -> io::Result<bool> {
-        Ok(digest_file(&self.original)? == self.base)
+    /// Whether the workspace file still is what the step started from, read beneath the
+    /// workspace; a symlink on the way is refused.
+    pub(super) fn still_current(&self, workspace: &Dir) -> Result<bool, BeneathError> {
+        let content = beneath::read_file_beneath(workspace, Path::new(&self.path))?;
+        Ok(content.map(|c| crate::evidence::digest(&c)) == self.base)
     }
 }
 
 /// The staging directories of one attempt.
 #[derive(Debug)]
 pub(super) struct Staging {
-    root: PathBuf,
+    /// `staging/` in the state directory.
+    parent: Dir,
+    /// This attempt's directory in it.
+    name: OsString,
     dirs: Vec<StagedDir>,
 }
 
@@ -67,22 +76,33 @@ pub(super) struct Staging {
 #[derive(Debug)]
 struct StagedDir {
     grant: DirGrant,
-    staged: PathBuf,
+    staged: Dir,
     base: BTreeMap<PathBuf, String>,
 }
 
 impl Staging {
-    /// Copies each write grant into `root/<n>` (replacing whatever an earlier, interrupted
-    /// attempt left there).
-    pub(super) fn prepare(root: &Path, write: &[DirGrant]) -> io::Result<Staging> {
-        remove_dir_if_exists(root)?;
+    /// Copies each write grant (`sources`, opened beneath the workspace; `None` where the
+    /// directory does not exist yet) into `parent/name/<n>`, replacing whatever an earlier,
+    /// interrupted attempt left there.
+    pub(super) fn prepare(
+        parent: Dir,
+        name: &str,
+        write: &[DirGrant],
+        sources: &[Option<Dir>],
+    ) -> Result<Staging, BeneathError> {
+        let name = OsString::from(name);
+        let io = |cause| BeneathError::Io {
+            path: name.to_string_lossy().into_owned(),
+            cause,
+        };
+        beneath::remove_dir_all(&parent, &name).map_err(io)?;
+        let root = beneath::create_dir_all(&parent, Path::new(&name))?;
         let mut dirs = Vec::with_capacity(write.len());
-        for (index, grant) in write.iter().enumerate() {
-            let staged = root.join(index.to_string());
-            std::fs::create_dir_all(&staged)?;
+        for (index, (grant, source)) in write.iter().zip(sources).enumerate() {
+            let staged = beneath::create_dir_all(&root, Path::new(&index.to_string()))?;
             let mut base = BTreeMap::new();
-            if grant.host.is_dir() {
-                copy_tree(&grant.host, &staged, Path::new(""), &mut base)?;
+            if let Some(source) = source {
+                copy_tree(source, &staged, Path::new(""), &mut base)?;
             }
             dirs.push(StagedDir {
                 grant: grant.clone(),
@@ -90,48 +110,49 @@ impl Staging {
                 base,
             });
         }
-        Ok(Staging {
-            root: root.to_path_buf(),
-            dirs,
-        })
+        Ok(Staging { parent, name, dirs })
     }
 
-    /// The grants with each write grant pointing at its staging directory.
-    pub(super) fn redirect(&self, grants: &Grants) -> Grants {
-        let mut staged = grants.clone();
-        staged.write = self
-            .dirs
+    /// The staging directories, opened for the guest where it sees its write grants.
+    pub(super) fn opened(&self) -> std::io::Result<Vec<OpenedDir>> {
+        self.dirs
             .iter()
-            .map(|dir| DirGrant {
-                host: dir.staged.clone(),
-                guest: dir.grant.guest.clone(),
+            .map(|dir| {
+                Ok(OpenedDir {
+                    dir: dir.staged.try_clone()?,
+                    guest: dir.grant.guest.clone(),
+                })
             })
-            .collect();
-        staged
+            .collect()
     }
 
     /// What the step changed in staging since it started, in path order.
-    pub(super) fn changes(&self) -> io::Result<Vec<StagedChange>> {
+    pub(super) fn changes(&self) -> Result<Vec<StagedChange>, BeneathError> {
         let mut changes = Vec::new();
-        for StagedDir {
-            grant,
-            staged,
-            base,
-        } in &self.dirs
+        for (
+            index,
+            StagedDir {
+                grant,
+                staged,
+                base,
+            },
+        ) in self.dirs.iter().enumerate()
         {
             let mut paths = BTreeSet::new();
             list_files(staged, Path::new(""), &mut paths)?;
             let original: BTreeSet<PathBuf> = base.keys().cloned().collect();
             for rel in paths.union(&original) {
-                let new = staged.join(rel);
                 let before = base.get(rel).cloned();
                 let kind = match (paths.contains(rel), &before) {
                     (true, None) => ChangeKind::Created,
                     (false, _) => ChangeKind::Deleted,
-                    (true, Some(digest)) if digest_file(&new)?.as_ref() == Some(digest) => {
-                        continue;
+                    (true, Some(digest)) => {
+                        let now = beneath::read_file_beneath(staged, rel)?;
+                        if now.map(|c| crate::evidence::digest(&c)).as_ref() == Some(digest) {
+                            continue;
+                        }
+                        ChangeKind::Modified
                     }
-                    (true, Some(_)) => ChangeKind::Modified,
                 };
                 let relative = rel.to_string_lossy().replace('\\', "/");
                 let path = if grant.guest == "." {
@@ -139,12 +160,11 @@ impl Staging {
                 } else {
                     format!("{}/{relative}", grant.guest)
                 };
-                let staged = (kind != ChangeKind::Deleted).then_some(new);
                 changes.push(StagedChange {
                     path,
                     kind,
-                    staged,
-                    original: grant.host.join(rel),
+                    grant: grant.guest.clone(),
+                    staged: (kind != ChangeKind::Deleted).then(|| (index, rel.clone())),
                     base: before,
                 });
             }
@@ -153,57 +173,74 @@ impl Staging {
         Ok(changes)
     }
 
+    /// The new content of a created or modified file; `None` for a deletion.
+    pub(super) fn content(&self, change: &StagedChange) -> Result<Option<Vec<u8>>, BeneathError> {
+        let Some((index, rel)) = &change.staged else {
+            return Ok(None);
+        };
+        let Some(dir) = self.dirs.get(*index) else {
+            return Ok(None);
+        };
+        beneath::read_file_beneath(&dir.staged, rel)
+    }
+
     /// Removes the staging directories.
     pub(super) fn discard(self) {
-        if let Err(e) = remove_dir_if_exists(&self.root) {
-            tracing::warn!(path = %self.root.display(), "cannot remove staging directory: {e}");
+        if let Err(e) = beneath::remove_dir_all(&self.parent, &self.name) {
+            tracing::warn!(name = %self.name.to_string_lossy(), "cannot remove staging directory: {e}");
         }
-    }
-}
-
-pub(super) fn remove_dir_if_exists(dir: &Path) -> io::Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
     }
 }
 
 /// Copies `from` into `to`, noting the digest of each file copied under its path below the
-/// grant (`rel`).
+/// grant (`rel`). Symlinks are not staged: a guest cannot follow them out of a grant anyway.
 fn copy_tree(
-    from: &Path,
-    to: &Path,
+    from: &Dir,
+    to: &Dir,
     rel: &Path,
     base: &mut BTreeMap<PathBuf, String>,
-) -> io::Result<()> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
-        let path = rel.join(entry.file_name());
+) -> Result<(), BeneathError> {
+    let io = |cause| BeneathError::Io {
+        path: rel.to_string_lossy().into_owned(),
+        cause,
+    };
+    for entry in from.entries().map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let kind = entry.file_type().map_err(io)?;
+        let name = entry.file_name();
+        let path = rel.join(&name);
         if kind.is_dir() {
-            std::fs::create_dir_all(&target)?;
-            copy_tree(&entry.path(), &target, &path, base)?;
-        } else if kind.is_file() && !apply::is_temporary(&entry.file_name()) {
-            let content = match std::fs::read(entry.path()) {
-                Ok(content) => content,
+            let source = beneath::open_dir(from, Path::new(&name)).map_err(|e| e.within(rel))?;
+            let target =
+                beneath::create_dir_all(to, Path::new(&name)).map_err(|e| e.within(rel))?;
+            copy_tree(&source, &target, &path, base)?;
+        } else if kind.is_file() && !apply::is_temporary(&name) {
+            let content = match beneath::read_file(from, &name) {
+                Ok(Some(content)) => content,
                 // Removed or renamed since it was listed (another task applying its
                 // changes): it is not part of what this step starts from.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+                Ok(None) => continue,
+                // Swapped for a symlink since it was listed: not staged, like any symlink.
+                Err(BeneathError::Symlink { .. }) => continue,
+                Err(e) => return Err(e.within(rel)),
             };
-            std::fs::write(&target, &content)?;
+            beneath::write_new(to, &name, &content).map_err(io)?;
             base.insert(path, crate::evidence::digest(&content));
         }
-        // Symlinks are not staged: a guest cannot follow them out of a grant anyway.
     }
     Ok(())
 }
 
-fn list_files(root: &Path, rel: &Path, out: &mut BTreeSet<PathBuf>) -> io::Result<()> {
-    for entry in std::fs::read_dir(root.join(rel))? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
+/// The regular files beneath `root`, relative to it (symlinks are not followed).
+fn list_files(root: &Dir, rel: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), BeneathError> {
+    let io = |cause| BeneathError::Io {
+        path: rel.to_string_lossy().into_owned(),
+        cause,
+    };
+    let dir = beneath::open_dir(root, rel)?;
+    for entry in dir.entries().map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let kind = entry.file_type().map_err(io)?;
         let path = rel.join(entry.file_name());
         if kind.is_dir() {
             list_files(root, &path, out)?;
@@ -212,13 +249,4 @@ fn list_files(root: &Path, rel: &Path, out: &mut BTreeSet<PathBuf>) -> io::Resul
         }
     }
     Ok(())
-}
-
-/// blake3 of a file's content; `None` if there is no file.
-fn digest_file(path: &Path) -> io::Result<Option<String>> {
-    match std::fs::read(path) {
-        Ok(content) => Ok(Some(crate::evidence::digest(&content))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
 }
