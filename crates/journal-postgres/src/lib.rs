@@ -42,9 +42,10 @@ use session::{Failure, Outcome, Session};
 
 use nightshift_journal::time_format::now;
 use nightshift_journal::{
-    ArtifactRow, ChainHead, Commit, EventRow, Firing, JournalError, Lease, NewEvent, NewTask,
-    PendingApply, QueueOptions, QueueWakeups, RecordRow, Result, ScheduleCaveat, ScheduleRow,
-    StepRow, StepStatus, Store, Submitted, TaskRow, TaskStatus,
+    ArtifactRow, ChainHead, Commit, DanglingAttempt, EventRow, Firing, JournalError, LatestProduct,
+    Lease, NewEvent, NewTask, PendingApply, Progress, QueueOptions, QueueWakeups, RecordRow,
+    Result, ScheduleCaveat, ScheduleRow, ScheduleRun, SealedReport, StepRow, StepStatus, Store,
+    Submitted, TaskRow, TaskStatus,
 };
 
 /// How long a lost connection is tried again before the operation fails.
@@ -527,7 +528,7 @@ impl Store for Postgres {
         })
     }
 
-    fn dangling_attempts(&self, task_id: &str) -> Result<Vec<(String, u32, String)>> {
+    fn dangling_attempts(&self, task_id: &str) -> Result<Vec<DanglingAttempt>> {
         self.run(|s| {
             s.query(
                 "SELECT step_id, attempt, started_at FROM attempts
@@ -536,11 +537,11 @@ impl Store for Postgres {
             )?
             .iter()
             .map(|row| {
-                Ok((
-                    row.try_get(0)?,
-                    unsigned(row.try_get(1)?, "attempt")?,
-                    row.try_get(2)?,
-                ))
+                Ok(DanglingAttempt {
+                    step_id: row.try_get(0)?,
+                    attempt: unsigned(row.try_get(1)?, "attempt")?,
+                    started_at: row.try_get(2)?,
+                })
             })
             .collect()
         })
@@ -584,14 +585,18 @@ impl Store for Postgres {
         })
     }
 
-    fn report(&self, task_id: &str) -> Result<Option<(String, String, String)>> {
+    fn report(&self, task_id: &str) -> Result<Option<SealedReport>> {
         self.run(|s| {
             Ok(
                 match s.query_opt(
                     "SELECT blake3, signature, key_id FROM reports WHERE task_id = $1",
                     &[&task_id],
                 )? {
-                    Some(row) => Some((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)),
+                    Some(row) => Some(SealedReport {
+                        blake3: row.try_get(0)?,
+                        signature: row.try_get(1)?,
+                        key_id: row.try_get(2)?,
+                    }),
                     None => None,
                 },
             )
@@ -710,11 +715,7 @@ impl Store for Postgres {
         self.run(|s| all(&s.query(&sql, &[&task_id])?))
     }
 
-    fn latest_product(
-        &self,
-        workspace: &str,
-        path: &str,
-    ) -> Result<Option<(String, Option<String>)>> {
+    fn latest_product(&self, workspace: &str, path: &str) -> Result<Option<LatestProduct>> {
         self.run(|s| {
             Ok(
                 match s.query_opt(
@@ -727,7 +728,10 @@ impl Store for Postgres {
                      ORDER BY x.finished_at DESC, a.seq DESC LIMIT 1",
                     &[&workspace, &path],
                 )? {
-                    Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
+                    Some(row) => Some(LatestProduct {
+                        task_id: row.try_get(0)?,
+                        blake3: row.try_get(1)?,
+                    }),
                     None => None,
                 },
             )
@@ -808,8 +812,9 @@ impl Store for Postgres {
         self.run(queue::lane_busy)
     }
 
-    fn latest_progress(&self, task_id: &str) -> Result<Option<(String, Option<String>)>> {
-        self.run(|s| queue::latest_progress(s, task_id))
+    fn latest_progress(&self, task_id: &str) -> Result<Option<Progress>> {
+        let progress = self.run(|s| queue::latest_progress(s, task_id))?;
+        Ok(progress.map(|(message, data)| Progress { message, data }))
     }
 
     fn queue_wakeups(&self) -> Result<Option<QueueWakeups>> {
@@ -836,8 +841,16 @@ impl Store for Postgres {
         self.run(|s| schedules::caveats(s, name, limit))
     }
 
-    fn schedule_runs(&self, name: &str) -> Result<Vec<(i64, Option<String>, String)>> {
-        self.run(|s| schedules::runs(s, name))
+    fn schedule_runs(&self, name: &str) -> Result<Vec<ScheduleRun>> {
+        let runs = self.run(|s| schedules::runs(s, name))?;
+        Ok(runs
+            .into_iter()
+            .map(|(due_at_ms, task_id, outcome)| ScheduleRun {
+                due_at_ms,
+                task_id,
+                outcome,
+            })
+            .collect())
     }
 
     fn fire_schedule(&self, firing: &Firing<'_>) -> Result<Option<Vec<String>>> {

@@ -27,9 +27,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use rows::FromRow;
 
 use nightshift_journal::{
-    ArtifactRow, ChainHead, Commit, EventRow, Firing, JournalError, Lease, NewEvent, NewTask,
-    PendingApply, QueueOptions, QueueWakeups, RecordRow, Result, ScheduleCaveat, ScheduleRow,
-    StepRow, StepStatus, Store, Submitted, Sync, TaskRow, TaskStatus,
+    ArtifactRow, ChainHead, Commit, DanglingAttempt, EventRow, Firing, JournalError, LatestProduct,
+    Lease, NewEvent, NewTask, PendingApply, Progress, QueueOptions, QueueWakeups, RecordRow,
+    Result, ScheduleCaveat, ScheduleRow, ScheduleRun, SealedReport, StepRow, StepStatus, Store,
+    Submitted, Sync, TaskRow, TaskStatus,
 };
 
 /// SQLite's `synchronous` setting for a durability of commits.
@@ -369,12 +370,18 @@ impl Store for Sqlite {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn dangling_attempts(&self, task_id: &str) -> Result<Vec<(String, u32, String)>> {
+    fn dangling_attempts(&self, task_id: &str) -> Result<Vec<DanglingAttempt>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT step_id, attempt, started_at FROM attempts WHERE task_id = ?1 AND finished_at IS NULL ORDER BY started_at",
         )?;
-        let rows = stmt.query_map([task_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        let rows = stmt.query_map([task_id], |row| {
+            Ok(DanglingAttempt {
+                step_id: row.get(0)?,
+                attempt: row.get(1)?,
+                started_at: row.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -410,13 +417,19 @@ impl Store for Sqlite {
         Ok(())
     }
 
-    fn report(&self, task_id: &str) -> Result<Option<(String, String, String)>> {
+    fn report(&self, task_id: &str) -> Result<Option<SealedReport>> {
         Ok(self
             .conn()
             .query_row(
                 "SELECT blake3, signature, key_id FROM reports WHERE task_id = ?1",
                 [task_id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                |row| {
+                    Ok(SealedReport {
+                        blake3: row.get(0)?,
+                        signature: row.get(1)?,
+                        key_id: row.get(2)?,
+                    })
+                },
             )
             .optional()?)
     }
@@ -547,11 +560,7 @@ impl Store for Sqlite {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn latest_product(
-        &self,
-        workspace: &str,
-        path: &str,
-    ) -> Result<Option<(String, Option<String>)>> {
+    fn latest_product(&self, workspace: &str, path: &str) -> Result<Option<LatestProduct>> {
         Ok(self
             .conn()
             .query_row(
@@ -561,7 +570,12 @@ impl Store for Sqlite {
                  WHERE t.workspace = ?1 AND a.name = ?2 AND a.kind = 'file' AND x.status = 'succeeded'
                  ORDER BY x.finished_at DESC, a.rowid DESC LIMIT 1",
                 params![workspace, path],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| {
+                    Ok(LatestProduct {
+                        task_id: row.get(0)?,
+                        blake3: row.get(1)?,
+                    })
+                },
             )
             .optional()?)
     }
@@ -643,8 +657,10 @@ impl Store for Sqlite {
         self.has_background_work()
     }
 
-    fn latest_progress(&self, task_id: &str) -> Result<Option<(String, Option<String>)>> {
-        self.last_progress(task_id)
+    fn latest_progress(&self, task_id: &str) -> Result<Option<Progress>> {
+        Ok(self
+            .last_progress(task_id)?
+            .map(|(message, data)| Progress { message, data }))
     }
 
     fn queue_wakeups(&self) -> Result<Option<QueueWakeups>> {
@@ -671,8 +687,16 @@ impl Store for Sqlite {
         self.caveats_of(name, limit)
     }
 
-    fn schedule_runs(&self, name: &str) -> Result<Vec<(i64, Option<String>, String)>> {
-        self.runs_of(name)
+    fn schedule_runs(&self, name: &str) -> Result<Vec<ScheduleRun>> {
+        Ok(self
+            .runs_of(name)?
+            .into_iter()
+            .map(|(due_at_ms, task_id, outcome)| ScheduleRun {
+                due_at_ms,
+                task_id,
+                outcome,
+            })
+            .collect())
     }
 
     fn fire_schedule(&self, firing: &Firing<'_>) -> Result<Option<Vec<String>>> {

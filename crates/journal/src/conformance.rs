@@ -370,8 +370,12 @@ fn the_schedule(journal: &Journal, name: &str) -> ScheduleRow {
 }
 
 /// A row of `schedule_runs`.
-fn run(due: i64, task_id: Option<&str>, outcome: &str) -> (i64, Option<String>, String) {
-    (due, task_id.map(Into::into), outcome.into())
+fn run(due: i64, task_id: Option<&str>, outcome: &str) -> crate::ScheduleRun {
+    crate::ScheduleRun {
+        due_at_ms: due,
+        task_id: task_id.map(Into::into),
+        outcome: outcome.into(),
+    }
 }
 
 fn caveats(journal: &Journal, name: &str) -> Vec<String> {
@@ -542,8 +546,11 @@ pub fn starting_an_attempt_marks_the_step_running_until_it_commits(journal: &Jou
     assert_eq!(found.current_step.as_deref(), Some("a"));
     let dangling = journal.dangling_attempts("t").expect("dangling");
     assert_eq!(dangling.len(), 1);
-    assert_eq!((dangling[0].0.as_str(), dangling[0].1), ("a", 1));
-    assert_eq!(dangling[0].2, first_start);
+    assert_eq!(
+        (dangling[0].step_id.as_str(), dangling[0].attempt),
+        ("a", 1)
+    );
+    assert_eq!(dangling[0].started_at, first_start);
 
     let result = ended(StepStatus::Failed);
     commit(journal, &ending("t", "a", 1, &result)).expect("commit");
@@ -555,7 +562,10 @@ pub fn starting_an_attempt_marks_the_step_running_until_it_commits(journal: &Jou
     assert_eq!(step.started_at.as_deref(), Some(first_start.as_str()));
     let dangling = journal.dangling_attempts("t").expect("dangling");
     assert_eq!(dangling.len(), 1);
-    assert_eq!((dangling[0].0.as_str(), dangling[0].1), ("a", 2));
+    assert_eq!(
+        (dangling[0].step_id.as_str(), dangling[0].attempt),
+        ("a", 2)
+    );
 }
 
 pub fn a_commit_records_the_result_and_artifacts_of_its_step(journal: &Journal) {
@@ -759,7 +769,10 @@ pub fn latest_progress_is_the_newest_progress_event(journal: &Journal) {
     journal.append_event(&half).expect("progress");
     assert_eq!(
         journal.latest_progress("t").expect("progress"),
-        Some(("half".into(), Some("{\"done\":1}".into())))
+        Some(crate::Progress {
+            message: "half".into(),
+            data: Some("{\"done\":1}".into())
+        })
     );
     journal
         .append_event(&event("t", "progress", "nearly"))
@@ -769,7 +782,10 @@ pub fn latest_progress_is_the_newest_progress_event(journal: &Journal) {
         .expect("log");
     assert_eq!(
         journal.latest_progress("t").expect("progress"),
-        Some(("nearly".into(), None))
+        Some(crate::Progress {
+            message: "nearly".into(),
+            data: None
+        })
     );
 }
 
@@ -789,7 +805,11 @@ pub fn a_saved_report_is_replaced_by_the_next(journal: &Journal) {
     journal.save_report("t", "b2", "s2", "k2").expect("save");
     assert_eq!(
         journal.report("t").expect("report"),
-        Some(("b2".into(), "s2".into(), "k2".into()))
+        Some(crate::SealedReport {
+            blake3: "b2".into(),
+            signature: "s2".into(),
+            key_id: "k2".into()
+        })
     );
 }
 
@@ -850,12 +870,18 @@ pub fn latest_product_is_the_last_successful_change_in_the_workspace(journal: &J
     }
     assert_eq!(
         journal.latest_product("/w", "out/x").expect("product"),
-        Some(("t2".into(), None)),
+        Some(crate::LatestProduct {
+            task_id: "t2".into(),
+            blake3: None
+        }),
         "the deletion by t2; t3 failed"
     );
     assert_eq!(
         journal.latest_product("/v", "out/x").expect("product"),
-        Some(("t4".into(), Some("04".into())))
+        Some(crate::LatestProduct {
+            task_id: "t4".into(),
+            blake3: Some("04".into())
+        })
     );
     assert_eq!(journal.latest_product("/w", "out/y").expect("none"), None);
 }

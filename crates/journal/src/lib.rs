@@ -26,8 +26,9 @@ use std::path::PathBuf;
 
 pub use queue::{Lease, QueueOptions, Submitted};
 pub use rows::{
-    ArtifactRow, ChainHead, Commit, EventRow, NewArtifact, NewEvent, NewStep, NewTask,
-    PendingApply, RecordRow, StepResult, StepRow, StepStatus, TaskRow, TaskStatus,
+    ArtifactRow, ChainHead, Commit, DanglingAttempt, EventRow, LatestProduct, NewArtifact,
+    NewEvent, NewStep, NewTask, PendingApply, Progress, RecordRow, ScheduleRun, SealedReport,
+    StepResult, StepRow, StepStatus, TaskRow, TaskStatus,
 };
 pub use schedules::{Firing, Overlap, ScheduleCaveat, ScheduleRow};
 
@@ -236,9 +237,8 @@ pub trait Store: std::fmt::Debug + Send + std::marker::Sync {
     /// The texts of the notes an attempt left, in order.
     fn notes(&self, task_id: &str, step_id: &str, attempt: u32) -> Result<Vec<String>>;
 
-    /// Attempts that started but never ended (their process stopped): step, attempt,
-    /// start time.
-    fn dangling_attempts(&self, task_id: &str) -> Result<Vec<(String, u32, String)>>;
+    /// Attempts that started but never ended (their process stopped), oldest first.
+    fn dangling_attempts(&self, task_id: &str) -> Result<Vec<DanglingAttempt>>;
 
     /// Asks the process running the task to stop it.
     fn request_cancel(&self, task_id: &str) -> Result<()>;
@@ -250,8 +250,8 @@ pub trait Store: std::fmt::Debug + Send + std::marker::Sync {
     fn save_report(&self, task_id: &str, blake3: &str, signature: &str, key_id: &str)
     -> Result<()>;
 
-    /// The stored report of a task: (blake3, signature, key id).
-    fn report(&self, task_id: &str) -> Result<Option<(String, String, String)>>;
+    /// The stored report of a task.
+    fn report(&self, task_id: &str) -> Result<Option<SealedReport>>;
 
     /// Marks the task running again (when resumed), clearing its end.
     fn reopen_task(&self, task_id: &str) -> Result<()>;
@@ -280,11 +280,7 @@ pub trait Store: std::fmt::Debug + Send + std::marker::Sync {
 
     /// The task that last committed a change to `path` in `workspace`, and the digest it
     /// left (none for a deletion).
-    fn latest_product(
-        &self,
-        workspace: &str,
-        path: &str,
-    ) -> Result<Option<(String, Option<String>)>>;
+    fn latest_product(&self, workspace: &str, path: &str) -> Result<Option<LatestProduct>>;
 
     /// Reads a value of the task's key/value state.
     fn kv_get(&self, task_id: &str, key: &str) -> Result<Option<Vec<u8>>>;
@@ -322,8 +318,8 @@ pub trait Store: std::fmt::Debug + Send + std::marker::Sync {
     /// running (or waiting to be reclaimed).
     fn lane_busy(&self) -> Result<bool>;
 
-    /// The latest progress a task's plugin reported: (message, data JSON).
-    fn latest_progress(&self, task_id: &str) -> Result<Option<(String, Option<String>)>>;
+    /// The latest progress a task's plugin reported.
+    fn latest_progress(&self, task_id: &str) -> Result<Option<Progress>>;
 
     /// Wakeups the store delivers when a task is queued (submitted, released by a worker
     /// shutting down, or fired by a schedule); `None` where it cannot, and the worker then
@@ -348,7 +344,7 @@ pub trait Store: std::fmt::Debug + Send + std::marker::Sync {
     fn schedule_caveats(&self, name: &str, limit: usize) -> Result<Vec<ScheduleCaveat>>;
 
     /// The due instants a schedule fired, oldest first, with the task each queued.
-    fn schedule_runs(&self, name: &str) -> Result<Vec<(i64, Option<String>, String)>>;
+    fn schedule_runs(&self, name: &str) -> Result<Vec<ScheduleRun>>;
 
     /// Fires a schedule: queues its due runs as the overlap rule allows and records every
     /// due instant and caveat, in one transaction. Returns the tasks queued, or `None` if

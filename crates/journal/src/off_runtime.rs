@@ -10,9 +10,10 @@
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::{
-    ArtifactRow, ChainHead, Commit, EventRow, Firing, Lease, NewEvent, NewTask, PendingApply,
-    QueueOptions, QueueWakeups, RecordRow, Result, ScheduleCaveat, ScheduleRow, StepRow, Store,
-    Submitted, TaskRow, TaskStatus,
+    ArtifactRow, ChainHead, Commit, DanglingAttempt, EventRow, Firing, LatestProduct, Lease,
+    NewEvent, NewTask, PendingApply, Progress, QueueOptions, QueueWakeups, RecordRow, Result,
+    ScheduleCaveat, ScheduleRow, ScheduleRun, SealedReport, StepRow, Store, Submitted, TaskRow,
+    TaskStatus,
 };
 
 /// Runs `call` where it cannot stall a runtime thread (see the module doc).
@@ -85,7 +86,7 @@ impl<S: Store> Store for OffRuntime<S> {
         off_runtime(|| self.0.notes(task_id, step_id, attempt))
     }
 
-    fn dangling_attempts(&self, task_id: &str) -> Result<Vec<(String, u32, String)>> {
+    fn dangling_attempts(&self, task_id: &str) -> Result<Vec<DanglingAttempt>> {
         off_runtime(|| self.0.dangling_attempts(task_id))
     }
 
@@ -107,7 +108,7 @@ impl<S: Store> Store for OffRuntime<S> {
         off_runtime(|| self.0.save_report(task_id, blake3, signature, key_id))
     }
 
-    fn report(&self, task_id: &str) -> Result<Option<(String, String, String)>> {
+    fn report(&self, task_id: &str) -> Result<Option<SealedReport>> {
         off_runtime(|| self.0.report(task_id))
     }
 
@@ -143,11 +144,7 @@ impl<S: Store> Store for OffRuntime<S> {
         off_runtime(|| self.0.artifacts(task_id))
     }
 
-    fn latest_product(
-        &self,
-        workspace: &str,
-        path: &str,
-    ) -> Result<Option<(String, Option<String>)>> {
+    fn latest_product(&self, workspace: &str, path: &str) -> Result<Option<LatestProduct>> {
         off_runtime(|| self.0.latest_product(workspace, path))
     }
 
@@ -191,7 +188,7 @@ impl<S: Store> Store for OffRuntime<S> {
         off_runtime(|| self.0.lane_busy())
     }
 
-    fn latest_progress(&self, task_id: &str) -> Result<Option<(String, Option<String>)>> {
+    fn latest_progress(&self, task_id: &str) -> Result<Option<Progress>> {
         off_runtime(|| self.0.latest_progress(task_id))
     }
 
@@ -219,7 +216,7 @@ impl<S: Store> Store for OffRuntime<S> {
         off_runtime(|| self.0.schedule_caveats(name, limit))
     }
 
-    fn schedule_runs(&self, name: &str) -> Result<Vec<(i64, Option<String>, String)>> {
+    fn schedule_runs(&self, name: &str) -> Result<Vec<ScheduleRun>> {
         off_runtime(|| self.0.schedule_runs(name))
     }
 

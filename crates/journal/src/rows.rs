@@ -359,3 +359,54 @@ impl RecordRow {
     /// The columns both backends select it by, in the order their mappings read them.
     pub const COLUMNS: &'static str = "seq, step_id, attempt, body, hash, signature, key_id";
 }
+
+/// An attempt that started but never ended: its process stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DanglingAttempt {
+    /// Its step.
+    pub step_id: String,
+    /// Its number.
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: String,
+}
+
+/// A task's sealed report: the digest of its content in `cas/`, signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedReport {
+    /// blake3 of the report's content.
+    pub blake3: String,
+    /// The signature over the digest.
+    pub signature: String,
+    /// The key that signed it.
+    pub key_id: String,
+}
+
+/// The last committed change to a path of a workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestProduct {
+    /// The task that committed it.
+    pub task_id: String,
+    /// The digest it left (none for a deletion).
+    pub blake3: Option<String>,
+}
+
+/// The latest progress a task's plugin reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Its message.
+    pub message: String,
+    /// Its data (JSON: done and total).
+    pub data: Option<String>,
+}
+
+/// One due instant of a schedule and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRun {
+    /// The due instant, in milliseconds since the epoch.
+    pub due_at_ms: i64,
+    /// The task it queued, if any (none once pruned, or when skipped).
+    pub task_id: Option<String>,
+    /// `queued` or `skipped`.
+    pub outcome: String,
+}

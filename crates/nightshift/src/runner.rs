@@ -609,7 +609,12 @@ impl Runner {
             self.settle_workspace(&Workspace::open(workspace)?)?;
         }
         let steps = self.journal.steps(task_id)?;
-        for (step_id, attempt, started_at) in self.journal.dangling_attempts(task_id)? {
+        for crate::journal::DanglingAttempt {
+            step_id,
+            attempt,
+            started_at,
+        } in self.journal.dangling_attempts(task_id)?
+        {
             let result = StepResult {
                 status: StepStatus::Interrupted,
                 summary: None,

@@ -69,14 +69,15 @@ fn live(tasks: &Tasks, task: &TaskRow) -> anyhow::Result<Live> {
         None => None,
     };
     let progress = if task.status == TaskStatus::Running {
-        journal.latest_progress(&task.id)?.map(|(message, data)| {
-            let data: serde_json::Value = data
+        journal.latest_progress(&task.id)?.map(|latest| {
+            let data: serde_json::Value = latest
+                .data
                 .and_then(|d| serde_json::from_str(&d).ok())
                 .unwrap_or_default();
             Progress {
                 done: data["done"].as_u64(),
                 total: data["total"].as_u64(),
-                message,
+                message: latest.message,
             }
         })
     } else {

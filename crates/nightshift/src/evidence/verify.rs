@@ -270,7 +270,7 @@ fn changed_since(
     actual: Option<&str>,
 ) -> Result<bool, JournalError> {
     Ok(match journal.latest_product(&task.workspace, path)? {
-        Some((by, digest)) => by != task.id && digest.as_deref() == actual,
+        Some(last) => last.task_id != task.id && last.blake3.as_deref() == actual,
         None => false,
     })
 }
