@@ -96,8 +96,13 @@ impl Staging {
             cause,
         };
         beneath::remove_dir_all(&parent, &name).map_err(io)?;
-        let root = beneath::create_dir_all(&parent, Path::new(&name))?;
         let mut dirs = Vec::with_capacity(write.len());
+        if write.is_empty() {
+            // Nothing to stage: the state directory is left untouched, so the commit's
+            // fsync carries no directory changes.
+            return Ok(Staging { parent, name, dirs });
+        }
+        let root = beneath::create_dir_all(&parent, Path::new(&name))?;
         for (index, (grant, source)) in write.iter().zip(sources).enumerate() {
             let staged = beneath::create_dir_all(&root, Path::new(&index.to_string()))?;
             let mut base = BTreeMap::new();
