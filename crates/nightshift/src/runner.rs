@@ -1136,30 +1136,8 @@ impl Runner {
             Err(e) => return Ok(failed(e.to_string(), materials)),
         };
 
-        // The grants are opened now, beneath the workspace: whatever their paths became
-        // since the pipeline was checked, the guest gets these directories or none.
-        let opened = workspace::open_read(workspace, &step.grants.read)
-            .and_then(|read| Ok((read, workspace::open_write(workspace, &step.grants.write)?)));
-        let (read, sources) = match opened {
+        let (staging, dirs) = match self.open_dirs(task_id, workspace, step) {
             Ok(opened) => opened,
-            Err(refused) => return Ok(failed(refused.to_string(), materials)),
-        };
-        let staged = self
-            .state
-            .open_staging(task_id, &step.id)
-            .map_err(|e| e.to_string())
-            .and_then(|(parent, name)| {
-                Staging::prepare(parent, &name, &step.grants.write, &sources)
-                    .map_err(|e| format!("cannot stage the write grants: {e}"))
-            })
-            .and_then(|staging| {
-                let write = staging
-                    .opened()
-                    .map_err(|e| format!("cannot stage the write grants: {e}"))?;
-                Ok((staging, OpenedDirs { read, write }))
-            });
-        let (staging, dirs) = match staged {
-            Ok(staged) => staged,
             Err(error) => return Ok(failed(error, materials)),
         };
         let host = Box::new(JournalHost::new(
@@ -1297,6 +1275,30 @@ impl Runner {
         }
         run.staging = Some(staging);
         Ok(run)
+    }
+
+    /// Opens the step's grants beneath the workspace now, whatever their paths became since
+    /// the pipeline was checked, and stages its write grants: the directories the guest
+    /// gets, or why the step cannot run.
+    fn open_dirs(
+        &self,
+        task_id: &str,
+        workspace: &Workspace,
+        step: &StepPlan,
+    ) -> Result<(Staging, OpenedDirs), String> {
+        let read = workspace::open_read(workspace, &step.grants.read).map_err(|e| e.to_string())?;
+        let sources =
+            workspace::open_write(workspace, &step.grants.write).map_err(|e| e.to_string())?;
+        let (parent, name) = self
+            .state
+            .open_staging(task_id, &step.id)
+            .map_err(|e| e.to_string())?;
+        let staging = Staging::prepare(parent, &name, &step.grants.write, &sources)
+            .map_err(|e| format!("cannot stage the write grants: {e}"))?;
+        let write = staging
+            .opened()
+            .map_err(|e| format!("cannot stage the write grants: {e}"))?;
+        Ok((staging, OpenedDirs { read, write }))
     }
 
     /// Stores non-empty stdout and stderr in the artifact store and logs them as events.
