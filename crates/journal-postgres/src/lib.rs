@@ -842,15 +842,7 @@ impl Store for Postgres {
     }
 
     fn schedule_runs(&self, name: &str) -> Result<Vec<ScheduleRun>> {
-        let runs = self.run(|s| schedules::runs(s, name))?;
-        Ok(runs
-            .into_iter()
-            .map(|(due_at_ms, task_id, outcome)| ScheduleRun {
-                due_at_ms,
-                task_id,
-                outcome,
-            })
-            .collect())
+        self.run(|s| schedules::runs(s, name))
     }
 
     fn fire_schedule(&self, firing: &Firing<'_>) -> Result<Option<Vec<String>>> {

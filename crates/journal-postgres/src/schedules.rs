@@ -7,7 +7,9 @@ use super::session::{Outcome, Session};
 use super::{insert_task, queue};
 use nightshift_journal::backend::{decide, paused_caveat, serial_key, skipped_caveat};
 use nightshift_journal::time_format::now;
-use nightshift_journal::{Firing, Overlap, QueueOptions, ScheduleCaveat, ScheduleRow, TaskStatus};
+use nightshift_journal::{
+    Firing, Overlap, QueueOptions, ScheduleCaveat, ScheduleRow, ScheduleRun, TaskStatus,
+};
 
 pub(super) fn add(s: &mut Session, schedule: &ScheduleRow) -> Outcome<bool> {
     let added = s.execute(
@@ -89,13 +91,19 @@ pub(super) fn caveats(s: &mut Session, name: &str, limit: usize) -> Outcome<Vec<
     .collect()
 }
 
-pub(super) fn runs(s: &mut Session, name: &str) -> Outcome<Vec<(i64, Option<String>, String)>> {
+pub(super) fn runs(s: &mut Session, name: &str) -> Outcome<Vec<ScheduleRun>> {
     s.query(
         "SELECT due_at, task_id, outcome FROM schedule_runs WHERE schedule = $1 ORDER BY due_at",
         &[&name],
     )?
     .iter()
-    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+    .map(|row| {
+        Ok(ScheduleRun {
+            due_at_ms: row.try_get(0)?,
+            task_id: row.try_get(1)?,
+            outcome: row.try_get(2)?,
+        })
+    })
     .collect()
 }
 

@@ -688,15 +688,7 @@ impl Store for Sqlite {
     }
 
     fn schedule_runs(&self, name: &str) -> Result<Vec<ScheduleRun>> {
-        Ok(self
-            .runs_of(name)?
-            .into_iter()
-            .map(|(due_at_ms, task_id, outcome)| ScheduleRun {
-                due_at_ms,
-                task_id,
-                outcome,
-            })
-            .collect())
+        self.runs_of(name)
     }
 
     fn fire_schedule(&self, firing: &Firing<'_>) -> Result<Option<Vec<String>>> {

@@ -6,7 +6,7 @@ use super::{Sqlite, insert_task};
 use nightshift_journal::backend::{decide, paused_caveat, serial_key, skipped_caveat};
 use nightshift_journal::time_format::now;
 use nightshift_journal::{
-    Firing, Overlap, QueueOptions, Result, ScheduleCaveat, ScheduleRow, TaskStatus,
+    Firing, Overlap, QueueOptions, Result, ScheduleCaveat, ScheduleRow, ScheduleRun, TaskStatus,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -119,12 +119,18 @@ impl Sqlite {
     }
 
     /// [`Store::schedule_runs`](nightshift_journal::Store::schedule_runs).
-    pub(super) fn runs_of(&self, name: &str) -> Result<Vec<(i64, Option<String>, String)>> {
+    pub(super) fn runs_of(&self, name: &str) -> Result<Vec<ScheduleRun>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT due_at, task_id, outcome FROM schedule_runs WHERE schedule = ?1 ORDER BY due_at",
         )?;
-        let rows = stmt.query_map([name], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        let rows = stmt.query_map([name], |row| {
+            Ok(ScheduleRun {
+                due_at_ms: row.get(0)?,
+                task_id: row.get(1)?,
+                outcome: row.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
