@@ -236,19 +236,21 @@ fn copy_tree(
     Ok(())
 }
 
-/// The regular files beneath `root`, relative to it (symlinks are not followed).
-fn list_files(root: &Dir, rel: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), BeneathError> {
+/// The regular files beneath `dir`, relative to it and prefixed with `rel` (symlinks are not
+/// followed).
+fn list_files(dir: &Dir, rel: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), BeneathError> {
     let io = |cause| BeneathError::Io {
         path: rel.to_string_lossy().into_owned(),
         cause,
     };
-    let dir = beneath::open_dir(root, rel)?;
     for entry in dir.entries().map_err(io)? {
         let entry = entry.map_err(io)?;
         let kind = entry.file_type().map_err(io)?;
-        let path = rel.join(entry.file_name());
+        let name = entry.file_name();
+        let path = rel.join(&name);
         if kind.is_dir() {
-            list_files(root, &path, out)?;
+            let sub = beneath::open_dir(dir, Path::new(&name)).map_err(|e| e.within(rel))?;
+            list_files(&sub, &path, out)?;
         } else if kind.is_file() {
             out.insert(path);
         }
