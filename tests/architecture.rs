@@ -11,7 +11,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("nightshift-plugin-abi", &[]),
     ("nightshift-plugin-sdk", &["nightshift-plugin-abi"]),
     ("nightshift-sandbox", &["nightshift-plugin-abi"]),
-    ("nightshift-journal", &[]),
+    ("nightshift-journal", &["nightshift-plugin-abi"]),
     ("nightshift-journal-sqlite", &["nightshift-journal"]),
     ("nightshift-journal-postgres", &["nightshift-journal"]),
     ("nightshift-cron", &[]),

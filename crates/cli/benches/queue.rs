@@ -166,7 +166,7 @@ fn claim_cost(queued: usize) -> f64 {
         .expect("journal");
     let steps = vec![NewStep {
         step_id: "s",
-        kind: "plugin",
+        kind: nightshift::journal::ComponentKind::Plugin,
         plugin: "p",
         plugin_digest: "d",
         is_check: false,

@@ -24,6 +24,18 @@ fn word<T: std::str::FromStr<Err = String>>(row: &Row, index: usize) -> Outcome<
     Ok(text.parse().map_err(JournalError::Corrupt)?)
 }
 
+/// A status column that may be NULL, parsed.
+fn optional_word<T: std::str::FromStr<Err = String>>(
+    row: &Row,
+    index: usize,
+) -> Outcome<Option<T>> {
+    let text: Option<String> = row.try_get(index)?;
+    Ok(text
+        .map(|text| text.parse())
+        .transpose()
+        .map_err(JournalError::Corrupt)?)
+}
+
 /// A count or number that the journal keeps unsigned.
 pub(super) fn unsigned<T: TryFrom<i64>>(value: i64, what: &str) -> Outcome<T> {
     T::try_from(value)
@@ -58,7 +70,7 @@ impl FromPgRow for StepRow {
     fn from_pg(row: &Row) -> Outcome<Self> {
         Ok(StepRow {
             step_id: row.try_get(0)?,
-            kind: row.try_get(1)?,
+            kind: word(row, 1)?,
             plugin: row.try_get(2)?,
             plugin_digest: row.try_get(3)?,
             status: word(row, 4)?,
@@ -88,8 +100,8 @@ impl FromPgRow for EventRow {
                 .map(|a| unsigned(a, "attempt"))
                 .transpose()?,
             at: row.try_get(3)?,
-            kind: row.try_get(4)?,
-            level: row.try_get(5)?,
+            kind: word(row, 4)?,
+            level: optional_word(row, 5)?,
             message: row.try_get(6)?,
             data: row.try_get(7)?,
         })
@@ -102,8 +114,8 @@ impl FromPgRow for ArtifactRow {
             step_id: row.try_get(0)?,
             attempt: unsigned(row.try_get(1)?, "attempt")?,
             name: row.try_get(2)?,
-            kind: row.try_get(3)?,
-            change: row.try_get(4)?,
+            kind: word(row, 3)?,
+            change: optional_word(row, 4)?,
             blake3: row.try_get(5)?,
             bytes: row.try_get::<_, i64>(6)?.max(0) as u64,
         })

@@ -27,10 +27,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use rows::FromRow;
 
 use nightshift_journal::{
-    ArtifactRow, ChainHead, Commit, DanglingAttempt, EventRow, Firing, JournalError, LatestProduct,
-    Lease, NewEvent, NewTask, PendingApply, Progress, QueueOptions, QueueWakeups, RecordRow,
-    Result, ScheduleCaveat, ScheduleRow, ScheduleRun, SealedReport, StepRow, StepStatus, Store,
-    Submitted, Sync, TaskRow, TaskStatus,
+    ArtifactRow, ChainHead, Commit, DanglingAttempt, EventRow, FileChange, Firing, JournalError,
+    LatestProduct, Lease, LogLevel, NewEvent, NewTask, PendingApply, Progress, QueueOptions,
+    QueueWakeups, RecordRow, Result, ScheduleCaveat, ScheduleRow, ScheduleRun, SealedReport,
+    StepRow, StepStatus, Store, Submitted, Sync, TaskRow, TaskStatus,
 };
 
 /// SQLite's `synchronous` setting for a durability of commits.
@@ -250,8 +250,8 @@ impl Store for Sqlite {
                     step_id,
                     attempt,
                     artifact.name,
-                    artifact.kind,
-                    artifact.change,
+                    artifact.kind.as_str(),
+                    artifact.change.map(FileChange::as_str),
                     artifact.blake3,
                     artifact.bytes as i64
                 ],
@@ -477,8 +477,8 @@ impl Store for Sqlite {
                 event.step_id,
                 event.attempt,
                 nightshift_journal::time_format::now(),
-                event.kind,
-                event.level,
+                event.kind.as_str(),
+                event.level.map(LogLevel::as_str),
                 event.message,
                 event.data
             ],
@@ -767,7 +767,7 @@ fn insert_task(
                 task.id,
                 step.step_id,
                 position as i64,
-                step.kind,
+                step.kind.as_str(),
                 step.plugin,
                 step.plugin_digest,
                 StepStatus::Pending.as_str(),

@@ -7,8 +7,16 @@ use nightshift_journal::{
     ArtifactRow, EventRow, RecordRow, StepRow, StepStatus, TaskRow, TaskStatus,
 };
 
-/// A status stored as its word.
+/// An enum stored as its word.
 pub(super) struct Word<T>(pub(super) T);
+
+/// Reads column `index` as a word that may be NULL.
+fn optional_word<T: std::str::FromStr<Err = String>>(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
+    Ok(row.get::<_, Option<Word<T>>>(index)?.map(|w| w.0))
+}
 
 impl<T: std::str::FromStr<Err = String>> FromSql for Word<T> {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
@@ -48,7 +56,7 @@ impl FromRow for StepRow {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(StepRow {
             step_id: row.get(0)?,
-            kind: row.get(1)?,
+            kind: row.get::<_, Word<_>>(1)?.0,
             plugin: row.get(2)?,
             plugin_digest: row.get(3)?,
             status: row.get::<_, Word<StepStatus>>(4)?.0,
@@ -73,8 +81,8 @@ impl FromRow for EventRow {
             step_id: row.get(1)?,
             attempt: row.get(2)?,
             at: row.get(3)?,
-            kind: row.get(4)?,
-            level: row.get(5)?,
+            kind: row.get::<_, Word<_>>(4)?.0,
+            level: optional_word(row, 5)?,
             message: row.get(6)?,
             data: row.get(7)?,
         })
@@ -87,8 +95,8 @@ impl FromRow for ArtifactRow {
             step_id: row.get(0)?,
             attempt: row.get(1)?,
             name: row.get(2)?,
-            kind: row.get(3)?,
-            change: row.get(4)?,
+            kind: row.get::<_, Word<_>>(3)?.0,
+            change: optional_word(row, 4)?,
             blake3: row.get(5)?,
             bytes: row.get::<_, i64>(6)?.max(0) as u64,
         })

@@ -167,14 +167,14 @@ fn task_in<'a>(id: &'a str, workspace: &'a str) -> NewTask<'a> {
         steps: vec![
             NewStep {
                 step_id: "a",
-                kind: "plugin",
+                kind: ComponentKind::Plugin,
                 plugin: "x",
                 plugin_digest: "11",
                 is_check: false,
             },
             NewStep {
                 step_id: "b",
-                kind: "command",
+                kind: ComponentKind::Command,
                 plugin: "y",
                 plugin_digest: "22",
                 is_check: true,
@@ -216,11 +216,11 @@ fn ending<'a>(
 fn file(name: &str, blake3: Option<&str>) -> NewArtifact {
     NewArtifact {
         name: name.into(),
-        kind: "file",
+        kind: ArtifactKind::File,
         change: Some(if blake3.is_some() {
-            "created"
+            FileChange::Created
         } else {
-            "deleted"
+            FileChange::Deleted
         }),
         blake3: blake3.map(Into::into),
         bytes: 1,
@@ -256,19 +256,19 @@ fn run_step(journal: &Journal, task_id: &str, step_id: &str, status: StepStatus)
     commit(journal, &ending(task_id, step_id, 1, &ended(status))).expect("commit");
 }
 
-fn event<'a>(task_id: &'a str, kind: &'a str, message: &'a str) -> NewEvent<'a> {
+fn event<'a>(task_id: &'a str, kind: EventKind, message: &'a str) -> NewEvent<'a> {
     NewEvent {
         task_id,
         step_id: Some("a"),
         attempt: Some(1),
         kind,
-        level: Some("info"),
+        level: Some(LogLevel::Info),
         message,
         data: None,
     }
 }
 
-fn messages(journal: &Journal, task_id: &str, kind: &str) -> Vec<String> {
+fn messages(journal: &Journal, task_id: &str, kind: EventKind) -> Vec<String> {
     let events = journal.events(task_id, 0).expect("events");
     events
         .into_iter()
@@ -417,7 +417,7 @@ pub fn records_a_task_its_steps_and_events_in_order(journal: &Journal) {
         .expect("start");
     for message in ["one", "two"] {
         journal
-            .append_event(&event("0123abcd", "log", message))
+            .append_event(&event("0123abcd", EventKind::Log, message))
             .expect("event");
     }
     let result = ended(StepStatus::Failed);
@@ -438,10 +438,10 @@ pub fn records_a_task_its_steps_and_events_in_order(journal: &Journal) {
     assert_eq!(messages, ["one", "two"]);
     let first = &events[0];
     assert_eq!(
-        (first.step_id.as_deref(), first.attempt, first.kind.as_str()),
-        (Some("a"), Some(1), "log")
+        (first.step_id.as_deref(), first.attempt, first.kind),
+        (Some("a"), Some(1), EventKind::Log)
     );
-    assert_eq!(first.level.as_deref(), Some("info"));
+    assert_eq!(first.level, Some(LogLevel::Info));
     assert!(!first.at.is_empty());
     assert_eq!(
         journal
@@ -625,7 +625,7 @@ pub fn a_commit_records_the_result_and_artifacts_of_its_step(journal: &Journal) 
                 r.attempt,
                 r.name.as_str(),
                 r.kind.as_str(),
-                r.change.as_deref(),
+                r.change.map(FileChange::as_str),
                 r.blake3.as_deref(),
                 r.bytes,
             )
@@ -740,15 +740,15 @@ pub fn notes_are_the_note_events_of_one_attempt_in_order(journal: &Journal) {
     journal.create_task(&task("t")).expect("create");
     for message in ["first", "second"] {
         journal
-            .append_event(&event("t", "note", message))
+            .append_event(&event("t", EventKind::Note, message))
             .expect("note");
         journal
-            .append_event(&event("t", "log", "noise"))
+            .append_event(&event("t", EventKind::Log, "noise"))
             .expect("log");
     }
     let retry = NewEvent {
         attempt: Some(2),
-        ..event("t", "note", "retried")
+        ..event("t", EventKind::Note, "retried")
     };
     journal.append_event(&retry).expect("note");
     assert_eq!(
@@ -764,7 +764,7 @@ pub fn latest_progress_is_the_newest_progress_event(journal: &Journal) {
     assert_eq!(journal.latest_progress("t").expect("progress"), None);
     let half = NewEvent {
         data: Some("{\"done\":1}"),
-        ..event("t", "progress", "half")
+        ..event("t", EventKind::Progress, "half")
     };
     journal.append_event(&half).expect("progress");
     assert_eq!(
@@ -775,10 +775,10 @@ pub fn latest_progress_is_the_newest_progress_event(journal: &Journal) {
         })
     );
     journal
-        .append_event(&event("t", "progress", "nearly"))
+        .append_event(&event("t", EventKind::Progress, "nearly"))
         .expect("progress");
     journal
-        .append_event(&event("t", "log", "later"))
+        .append_event(&event("t", EventKind::Log, "later"))
         .expect("log");
     assert_eq!(
         journal.latest_progress("t").expect("progress"),
@@ -979,7 +979,7 @@ pub fn claims_take_the_highest_priority_then_the_oldest(journal: &Journal) {
     assert!(running.lease_expires.expect("expiry") > now_ms() + 30_000);
     assert!(running.started_at.is_some());
     assert_eq!(
-        messages(journal, "high-old", "lease"),
+        messages(journal, "high-old", EventKind::Lease),
         [claim_message("w", None, 1)]
     );
     assert_eq!(claimed_id(journal, "w").as_deref(), Some("high-new"));
@@ -1016,7 +1016,7 @@ pub fn an_expired_lease_is_reclaimed_with_a_higher_token(journal: &Journal) {
     let found = journal.find_task("t").expect("task");
     assert_eq!(found.lease_owner.as_deref(), Some("alive"));
     assert_eq!(
-        messages(journal, "t", "lease"),
+        messages(journal, "t", EventKind::Lease),
         [
             claim_message("dead", None, 1),
             claim_message("alive", Some((Some("dead"), 1)), 2)
@@ -1058,7 +1058,7 @@ pub fn a_released_task_is_queued_again_for_the_next_claim(journal: &Journal) {
         (found.lease_owner, found.lease_expires, found.current_step),
         (None, None, None)
     );
-    let released = messages(journal, "t", "lease");
+    let released = messages(journal, "t", EventKind::Lease);
     assert_eq!(
         released.last(),
         Some(&release_message(&lease, "shutting down"))
@@ -1142,7 +1142,10 @@ pub fn a_queued_task_can_be_cancelled_until_claimed(journal: &Journal) {
     assert!(found.finished_at.is_some());
     assert!(journal.cancel_requested("q").expect("asked"));
     assert_eq!(step_statuses(journal, "q"), [StepStatus::Skipped; 2]);
-    assert_eq!(messages(journal, "q", "cancel"), [CANCELLED_WHILE_QUEUED]);
+    assert_eq!(
+        messages(journal, "q", EventKind::Cancel),
+        [CANCELLED_WHILE_QUEUED]
+    );
     assert!(!journal.cancel_queued("q").expect("twice"));
     assert_eq!(claim(journal, "w"), None);
 
@@ -1366,7 +1369,7 @@ pub fn deleting_a_task_removes_everything_recorded_about_it(journal: &Journal) {
     for id in ["gone", "kept"] {
         journal.create_task(&task(id)).expect("create");
         journal
-            .append_event(&event(id, "log", "hello"))
+            .append_event(&event(id, EventKind::Log, "hello"))
             .expect("log");
         journal.kv_set(id, "k", b"v").expect("kv");
         journal.save_checkpoint(id, "a", b"c").expect("checkpoint");

@@ -1,15 +1,21 @@
 //! The records the journal stores and returns.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-macro_rules! status_enum {
+use nightshift_plugin_abi::LogLevel;
+
+/// An enum stored in the journal as a word.
+macro_rules! word_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($(#[$vdoc])* $variant),+ }
 
         impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
             /// The word stored in the journal and shown to users.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
@@ -34,7 +40,7 @@ macro_rules! status_enum {
     };
 }
 
-status_enum! {
+word_enum! {
     /// Where a task stands.
     TaskStatus {
         /// Waiting in the background lane for a worker.
@@ -50,7 +56,7 @@ status_enum! {
     }
 }
 
-status_enum! {
+word_enum! {
     /// Where a step stands.
     StepStatus {
         /// Not started yet.
@@ -65,6 +71,80 @@ status_enum! {
         Skipped => "skipped",
         /// Its process stopped while it ran; it runs again on resume.
         Interrupted => "interrupted",
+    }
+}
+
+word_enum! {
+    /// What kind of component a step runs.
+    ComponentKind {
+        /// A Nightshift plugin (the plugin world).
+        Plugin => "plugin",
+        /// A `wasi:cli` command.
+        Command => "command",
+    }
+}
+
+word_enum! {
+    /// What an event records.
+    EventKind {
+        /// A log line of the plugin.
+        Log => "log",
+        /// Progress the plugin reported.
+        Progress => "progress",
+        /// An audit-trail entry of the plugin.
+        Note => "note",
+        /// What a command wrote to stdout.
+        Stdout => "stdout",
+        /// What a command wrote to stderr.
+        Stderr => "stderr",
+        /// Whether the compiled component came from the cache.
+        Cache => "cache",
+        /// An attempt started or ended.
+        Attempt => "attempt",
+        /// A grant the step was not given.
+        Grant => "grant",
+        /// A host call the sandbox refused.
+        Denied => "denied",
+        /// A retryable failure, and when the step runs again.
+        Retry => "retry",
+        /// The step's attempts are used up.
+        Exhausted => "exhausted",
+        /// The workspace changed under the step; its changes were refused.
+        Conflict => "conflict",
+        /// Committed changes applied on resume.
+        Recovery => "recovery",
+        /// A worker claimed or released the task's lease.
+        Lease => "lease",
+        /// A worker's lease was taken over; its late write was refused.
+        Fenced => "fenced",
+        /// The task was cancelled while queued.
+        Cancel => "cancel",
+        /// The host stopped the task on an error.
+        Error => "error",
+    }
+}
+
+word_enum! {
+    /// What an artifact is.
+    ArtifactKind {
+        /// A file of the workspace that the step created, modified or deleted.
+        File => "file",
+        /// What a command wrote to stdout.
+        Stdout => "stdout",
+        /// What a command wrote to stderr.
+        Stderr => "stderr",
+    }
+}
+
+word_enum! {
+    /// How a step changed a file of the workspace.
+    FileChange {
+        /// The file did not exist before.
+        Created => "created",
+        /// The file existed with other content.
+        Modified => "modified",
+        /// The file is gone.
+        Deleted => "deleted",
     }
 }
 
@@ -94,8 +174,8 @@ pub struct NewTask<'a> {
 pub struct NewStep<'a> {
     /// The step id.
     pub step_id: &'a str,
-    /// `plugin` or `command`.
-    pub kind: &'a str,
+    /// What it runs.
+    pub kind: ComponentKind,
     /// The plugin or command reference as the pipeline wrote it.
     pub plugin: &'a str,
     /// blake3 of the component.
@@ -128,10 +208,10 @@ pub struct StepResult {
 pub struct NewArtifact {
     /// Workspace-relative path, or `stdout` / `stderr`.
     pub name: String,
-    /// `file`, `stdout` or `stderr`.
-    pub kind: &'static str,
-    /// `created`, `modified` or `deleted` for files.
-    pub change: Option<&'static str>,
+    /// What it is.
+    pub kind: ArtifactKind,
+    /// How the step changed it, for files.
+    pub change: Option<FileChange>,
     /// blake3 of the content (none for deleted files); the content is in `cas/`.
     pub blake3: Option<String>,
     /// Size in bytes.
@@ -147,10 +227,10 @@ pub struct NewEvent<'a> {
     pub step_id: Option<&'a str>,
     /// The attempt, if the event belongs to one.
     pub attempt: Option<u32>,
-    /// `log`, `progress`, `note`, `stdout`, `stderr`, `cache`, `step`, `task`, ...
-    pub kind: &'a str,
-    /// For logs: `trace` .. `error`.
-    pub level: Option<&'a str>,
+    /// What it records.
+    pub kind: EventKind,
+    /// How loud it is.
+    pub level: Option<LogLevel>,
     /// The text.
     pub message: &'a str,
     /// Structured detail, JSON.
@@ -201,8 +281,8 @@ pub struct TaskRow {
 pub struct StepRow {
     /// The step id.
     pub step_id: String,
-    /// `plugin` or `command`.
-    pub kind: String,
+    /// What it runs.
+    pub kind: ComponentKind,
     /// The plugin or command reference.
     pub plugin: String,
     /// blake3 of the component.
@@ -242,10 +322,10 @@ pub struct EventRow {
     pub attempt: Option<u32>,
     /// When it happened.
     pub at: String,
-    /// What kind of event.
-    pub kind: String,
-    /// Log level, for logs.
-    pub level: Option<String>,
+    /// What it records.
+    pub kind: EventKind,
+    /// How loud it is.
+    pub level: Option<LogLevel>,
     /// The text.
     pub message: String,
     /// Structured detail, JSON.
@@ -261,10 +341,10 @@ pub struct ArtifactRow {
     pub attempt: u32,
     /// Workspace-relative path, or `stdout` / `stderr`.
     pub name: String,
-    /// `file`, `stdout` or `stderr`.
-    pub kind: String,
-    /// `created`, `modified` or `deleted` for files.
-    pub change: Option<String>,
+    /// What it is.
+    pub kind: ArtifactKind,
+    /// How the step changed it, for files.
+    pub change: Option<FileChange>,
     /// blake3 of the content, if it exists.
     pub blake3: Option<String>,
     /// Size in bytes.
@@ -409,4 +489,33 @@ pub struct ScheduleRun {
     pub task_id: Option<String>,
     /// `queued` or `skipped`.
     pub outcome: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each stored word reads back as the value that wrote it, and serde writes the same word.
+    fn round_trips<T>(all: &[T])
+    where
+        T: Copy + PartialEq + std::fmt::Debug + std::fmt::Display + Serialize,
+        T: std::str::FromStr<Err = String>,
+    {
+        for value in all {
+            let word = value.to_string();
+            assert_eq!(word.parse::<T>(), Ok(*value));
+            assert_eq!(serde_json::to_value(value).ok(), Some(word.clone().into()));
+        }
+        assert!("no-such-word".parse::<T>().is_err());
+    }
+
+    #[test]
+    fn every_word_round_trips() {
+        round_trips(TaskStatus::ALL);
+        round_trips(StepStatus::ALL);
+        round_trips(ComponentKind::ALL);
+        round_trips(EventKind::ALL);
+        round_trips(ArtifactKind::ALL);
+        round_trips(FileChange::ALL);
+    }
 }

@@ -11,6 +11,8 @@ mod markdown;
 
 use serde::Serialize;
 
+use crate::journal::{ArtifactKind, ComponentKind, FileChange, StepStatus};
+
 pub use build::{BuildError, build, seal};
 
 /// Version of the report's JSON shape.
@@ -67,8 +69,8 @@ pub struct PipelineRef {
 pub struct StepReport {
     /// The step id.
     pub id: String,
-    /// `plugin` or `command`.
-    pub kind: String,
+    /// What it runs.
+    pub kind: ComponentKind,
     /// Whether it is a check step.
     pub check: bool,
     /// The plugin or command reference.
@@ -76,7 +78,7 @@ pub struct StepReport {
     /// blake3 of the component.
     pub plugin_digest: String,
     /// How it ended.
-    pub status: String,
+    pub status: StepStatus,
     /// Attempts made.
     pub attempts: u32,
     /// Duration of the last attempt.
@@ -94,8 +96,8 @@ pub struct StepReport {
 pub struct Changed {
     /// Workspace-relative path.
     pub path: String,
-    /// `created`, `modified` or `deleted`.
-    pub change: String,
+    /// How the step changed it.
+    pub change: FileChange,
     /// blake3 of the new content (none when deleted).
     pub blake3: Option<String>,
     /// Size in bytes.
@@ -125,8 +127,8 @@ pub struct Artifact {
     pub step: String,
     /// Workspace-relative path, or `stdout` / `stderr`.
     pub name: String,
-    /// `file`, `stdout` or `stderr`.
-    pub kind: String,
+    /// What it is.
+    pub kind: ArtifactKind,
     /// Where its content is, relative to the state directory (`cas/ab/abcd…`).
     pub cas: Option<String>,
     /// Where it is in the workspace, for files.

@@ -24,14 +24,15 @@ pub use apply::ApplyError;
 pub use workspace::WorkspaceError;
 
 use crate::evidence::record::{
-    ComponentRef, Material, Product, RECORD_FORMAT, RecordBody, RecordClocks, RecordGrants,
-    RecordOutcome, digest_json,
+    AttemptFacts, ClockMode, ComponentRef, Material, Product, RecordBody, RecordClocks,
+    RecordGrants, digest_json,
 };
 use crate::evidence::{Cas, CasError, KeyError, Signer};
 use crate::failpoint;
 use crate::journal::{
-    ChainHead, Commit, Journal, JournalError, Lease, NewArtifact, NewEvent, NewStep, NewTask,
-    QueueOptions, StepResult, StepStatus, Submitted, TaskStatus,
+    ArtifactKind, ChainHead, Commit, EventKind, Journal, JournalError, Lease, LogLevel,
+    NewArtifact, NewEvent, NewStep, NewTask, QueueOptions, StepResult, StepStatus, Submitted,
+    TaskStatus,
 };
 use crate::manifest::{Plan, StepKind, StepPlan};
 use crate::sandbox::{
@@ -225,7 +226,7 @@ impl TaskFields<'_> {
                 .iter()
                 .map(|s| NewStep {
                     step_id: &s.id,
-                    kind: s.kind.name(),
+                    kind: s.kind.component_kind(),
                     plugin: &s.kind.component().reference,
                     plugin_digest: &s.kind.component().digest,
                     is_check: s.check,
@@ -351,7 +352,7 @@ impl Attempt {
         self.result.status = StepStatus::Failed;
         self.result.error = Some(error);
         self.products.clear();
-        self.artifacts.retain(|a| a.kind != "file");
+        self.artifacts.retain(|a| a.kind != ArtifactKind::File);
         self.prior = None;
         self.end = AttemptEnd::Failed { retryable: false };
     }
@@ -364,7 +365,7 @@ impl Attempt {
             "conflict: `{path}` changed in the workspace since the step started (another task committed it); nothing was applied"
         ));
         self.products.clear();
-        self.artifacts.retain(|a| a.kind != "file");
+        self.artifacts.retain(|a| a.kind != ArtifactKind::File);
         self.prior = None;
         self.end = AttemptEnd::Conflict;
     }
@@ -537,8 +538,8 @@ impl Runner {
             task_id: &lease.task_id,
             step_id: None,
             attempt: None,
-            kind: "error",
-            level: Some("error"),
+            kind: EventKind::Error,
+            level: Some(LogLevel::Error),
             message: error,
             data: None,
         })?;
@@ -626,37 +627,30 @@ impl Runner {
                 ),
                 duration_ms: 0,
             };
-            let row = steps.iter().find(|s| s.step_id == step_id);
-            let body = |head: &ChainHead| {
-                RecordBody {
-                    format: RECORD_FORMAT.into(),
-                    task: task_id.to_owned(),
-                    step: step_id.clone(),
-                    attempt,
-                    seq: head.seq,
-                    prev: None,
-                    kind: row.map(|r| r.kind.clone()).unwrap_or_default(),
-                    plugin: ComponentRef {
-                        name: row.map(|r| r.plugin.clone()),
-                        digest: row.map(|r| r.plugin_digest.clone()),
-                    },
-                    params_digest: String::new(),
-                    grants: None,
-                    started_at: started_at.clone(),
-                    finished_at: crate::time_format::now(),
-                    outcome: RecordOutcome {
-                        status: "interrupted".into(),
-                        summary: None,
-                        error: result.error.clone(),
-                    },
-                    output_digest: None,
-                    materials: Vec::new(),
-                    products: Vec::new(),
-                    checks: serde_json::json!([]),
-                    notes_digest: digest_json(&serde_json::json!([])),
-                }
-                .seal(head, &self.signer)
+            let Some(row) = steps.iter().find(|s| s.step_id == step_id) else {
+                return Err(JournalError::Corrupt(format!(
+                    "task {task_id}: attempt {attempt} of step `{step_id}` has no step"
+                ))
+                .into());
             };
+            let body = RecordBody::of_attempt(AttemptFacts {
+                task: task_id,
+                step: &step_id,
+                attempt,
+                kind: row.kind,
+                plugin: ComponentRef {
+                    name: Some(row.plugin.clone()),
+                    digest: Some(row.plugin_digest.clone()),
+                },
+                params_digest: String::new(),
+                grants: None,
+                started_at,
+                result: &result,
+                materials: Vec::new(),
+                products: Vec::new(),
+                notes: Vec::new(),
+            });
+            let body = |head: &ChainHead| body.clone().seal(head, &self.signer);
             let commit = Commit {
                 task_id,
                 step_id: &step_id,
@@ -704,7 +698,7 @@ impl Runner {
                 &pending.task_id,
                 &pending.step_id,
                 pending.attempt,
-                "recovery",
+                EventKind::Recovery,
                 "applied committed changes left unapplied",
             )?;
         }
@@ -765,7 +759,7 @@ impl Runner {
                     first - 1,
                     step.retry.retries
                 );
-                self.event(task_id, &step.id, first - 1, "exhausted", &message)?;
+                self.event(task_id, &step.id, first - 1, EventKind::Exhausted, &message)?;
                 let detail = row.and_then(|r| r.error.clone()).unwrap_or(message);
                 let duration_ms = row.and_then(|r| r.duration_ms).unwrap_or(0);
                 observer.step_finished(&step.id, StepStatus::Failed, duration_ms, &detail);
@@ -853,7 +847,7 @@ impl Runner {
                 let message = format!(
                     "attempt {attempt} conflicted with another task's change; running again on the new state, with the workspace locked"
                 );
-                self.event(task_id, &step.id, attempt, "conflict", &message)?;
+                self.event(task_id, &step.id, attempt, EventKind::Conflict, &message)?;
             } else if retryable == Some(true) && retries < step.retry.retries {
                 retries += 1;
                 let delay = retry::backoff(step.retry.backoff, retries);
@@ -874,7 +868,12 @@ impl Runner {
                     step_id: &step.id,
                     attempt,
                 }
-                .append("retry", Some("info"), &message, Some(&data))?;
+                .append(
+                    EventKind::Retry,
+                    Some(LogLevel::Info),
+                    &message,
+                    Some(&data),
+                )?;
                 if !self.wait_or_cancel(guard, delay).await? {
                     return Ok(StepEnd {
                         end: AttemptEnd::Cancelled,
@@ -926,12 +925,12 @@ impl Runner {
             task_id,
             &step.id,
             attempt,
-            "attempt",
+            EventKind::Attempt,
             &format!("attempt {attempt} started"),
         )?;
         for grant in &step.withdrawn {
             let message = format!("grant {grant} not given: the plugin did not request it");
-            self.event(task_id, &step.id, attempt, "grant", &message)?;
+            self.event(task_id, &step.id, attempt, EventKind::Grant, &message)?;
         }
         let started_at = crate::time_format::now();
         let started = Instant::now();
@@ -965,14 +964,11 @@ impl Runner {
         }
 
         let notes = self.journal.notes(task_id, &step.id, attempt)?;
-        let body = RecordBody {
-            format: RECORD_FORMAT.into(),
-            task: task_id.to_owned(),
-            step: step.id.clone(),
+        let body = RecordBody::of_attempt(AttemptFacts {
+            task: task_id,
+            step: &step.id,
             attempt,
-            seq: 0,
-            prev: None,
-            kind: step.kind.name().into(),
+            kind: step.kind.component_kind(),
             plugin: ComponentRef {
                 name: Some(step.kind.component().reference.clone()),
                 digest: Some(step.kind.component().digest.clone()),
@@ -980,27 +976,11 @@ impl Runner {
             params_digest: digest_json(&step_params(step)),
             grants: Some(record_grants(&step.grants, &ctx.seed)),
             started_at,
-            finished_at: crate::time_format::now(),
-            outcome: RecordOutcome {
-                status: run.result.status.as_str().to_owned(),
-                summary: run.result.summary.clone(),
-                error: run.result.error.clone(),
-            },
-            output_digest: run
-                .result
-                .data
-                .as_deref()
-                .map(|d| crate::evidence::digest(d.as_bytes())),
+            result: &run.result,
             materials: run.materials.clone(),
             products: run.products.clone(),
-            checks: run
-                .result
-                .checks
-                .as_deref()
-                .and_then(|c| serde_json::from_str(c).ok())
-                .unwrap_or_else(|| serde_json::json!([])),
-            notes_digest: digest_json(&serde_json::Value::from(notes)),
-        };
+            notes,
+        });
         let succeeded = run.result.status == StepStatus::Succeeded;
         let apply_pending = succeeded && !run.products.is_empty();
         let commit = Commit {
@@ -1030,7 +1010,7 @@ impl Runner {
             Some(error) => format!("attempt {attempt} {}: {error}", run.result.status),
             None => format!("attempt {attempt} {}", run.result.status),
         };
-        self.event(task_id, &step.id, attempt, "attempt", &ended)?;
+        self.event(task_id, &step.id, attempt, EventKind::Attempt, &ended)?;
         Ok(StepEnd {
             end: run.end,
             duration_ms: run.result.duration_ms,
@@ -1130,7 +1110,12 @@ impl Runner {
                 let data =
                     serde_json::json!({ "cache": cache.as_str(), "digest": component.digest })
                         .to_string();
-                scope.append("cache", Some("debug"), &message, Some(&data))?;
+                scope.append(
+                    EventKind::Cache,
+                    Some(LogLevel::Debug),
+                    &message,
+                    Some(&data),
+                )?;
                 prepared
             }
             Err(e) => return Ok(failed(e.to_string(), materials)),
@@ -1244,17 +1229,16 @@ impl Runner {
                                 break;
                             }
                         };
-                        let change_name = change.kind.as_str();
                         run.products.push(Product {
                             path: change.path.clone(),
-                            change: change_name.into(),
+                            change: change.kind,
                             blake3: blake3.clone(),
                             bytes,
                         });
                         run.artifacts.push(NewArtifact {
                             name: change.path,
-                            kind: "file",
-                            change: Some(change_name),
+                            kind: ArtifactKind::File,
+                            change: Some(change.kind),
                             blake3,
                             bytes,
                         });
@@ -1271,7 +1255,7 @@ impl Runner {
         if run.result.status != StepStatus::Succeeded {
             run.products.clear();
             run.changes.clear();
-            run.artifacts.retain(|a| a.kind != "file");
+            run.artifacts.retain(|a| a.kind != ArtifactKind::File);
         }
         run.staging = Some(staging);
         Ok(run)
@@ -1308,19 +1292,23 @@ impl Runner {
         scope: &EventScope<'_>,
     ) -> Result<(Result<T, SandboxError>, Vec<NewArtifact>), RunError> {
         for denial in &captured.denials {
-            scope.append("denied", Some("warn"), denial, None)?;
+            scope.append(EventKind::Denied, Some(LogLevel::Warn), denial, None)?;
         }
         let mut artifacts = Vec::new();
-        for (stream, bytes) in [("stdout", &captured.stdout), ("stderr", &captured.stderr)] {
+        let streams = [
+            (EventKind::Stdout, ArtifactKind::Stdout, &captured.stdout),
+            (EventKind::Stderr, ArtifactKind::Stderr, &captured.stderr),
+        ];
+        for (event, stream, bytes) in streams {
             if bytes.is_empty() {
                 continue;
             }
             let digest = self.cas.put(bytes)?;
             let text = String::from_utf8_lossy(bytes);
             let data = serde_json::json!({ "blake3": digest, "bytes": bytes.len() }).to_string();
-            scope.append(stream, None, &text, Some(&data))?;
+            scope.append(event, None, &text, Some(&data))?;
             artifacts.push(NewArtifact {
-                name: stream.to_owned(),
+                name: stream.as_str().to_owned(),
                 kind: stream,
                 change: None,
                 blake3: Some(digest),
@@ -1335,7 +1323,7 @@ impl Runner {
         task_id: &str,
         step_id: &str,
         attempt: u32,
-        kind: &str,
+        kind: EventKind,
         message: &str,
     ) -> Result<(), JournalError> {
         EventScope {
@@ -1344,7 +1332,7 @@ impl Runner {
             step_id,
             attempt,
         }
-        .append(kind, Some("info"), message, None)
+        .append(kind, Some(LogLevel::Info), message, None)
     }
 }
 
@@ -1359,8 +1347,8 @@ struct EventScope<'a> {
 impl EventScope<'_> {
     fn append(
         &self,
-        kind: &str,
-        level: Option<&str>,
+        kind: EventKind,
+        level: Option<LogLevel>,
         message: &str,
         data: Option<&str>,
     ) -> Result<(), JournalError> {
@@ -1403,12 +1391,12 @@ fn seed(step: &StepPlan, prior: &[PriorOutput]) -> [u8; 32] {
 fn record_grants(grants: &Grants, seed: &[u8; 32]) -> RecordGrants {
     let clocks = if grants.real_clocks {
         RecordClocks {
-            mode: "real".into(),
+            mode: ClockMode::Real,
             seed: None,
         }
     } else {
         RecordClocks {
-            mode: "virtual".into(),
+            mode: ClockMode::Virtual,
             seed: Some(crate::evidence::hex(seed)),
         }
     };

@@ -19,7 +19,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::journal::{Journal, JournalError, Lease, NewEvent, QueueWakeups, TaskStatus};
+use crate::journal::{
+    EventKind, Journal, JournalError, Lease, LogLevel, NewEvent, QueueWakeups, TaskStatus,
+};
 use crate::manifest::Plan;
 use crate::runner::{Control, RunError, Runner, Silent};
 use crate::state::StateDir;
@@ -380,8 +382,10 @@ async fn run_claimed(
 /// Records why a task stopped in this worker without ending.
 fn ended_by(journal: &Journal, lease: &Lease, error: &RunError) -> Ended {
     let (kind, level, ended) = match error {
-        RunError::Journal(JournalError::LeaseLost { .. }) => ("fenced", "warn", Ended::Lost),
-        _ => ("error", "error", Ended::Error),
+        RunError::Journal(JournalError::LeaseLost { .. }) => {
+            (EventKind::Fenced, LogLevel::Warn, Ended::Lost)
+        }
+        _ => (EventKind::Error, LogLevel::Error, Ended::Error),
     };
     let message = match error {
         RunError::Journal(JournalError::LeaseLost { current, .. }) => format!(
@@ -395,7 +399,7 @@ fn ended_by(journal: &Journal, lease: &Lease, error: &RunError) -> Ended {
     };
     tracing::warn!(task = %lease.task_id, "{message}");
     let data = serde_json::json!({ "owner": lease.owner, "token": lease.token }).to_string();
-    let _ = journal.append_event(&NewEvent {
+    let recorded = journal.append_event(&NewEvent {
         task_id: &lease.task_id,
         step_id: None,
         attempt: None,
@@ -404,6 +408,9 @@ fn ended_by(journal: &Journal, lease: &Lease, error: &RunError) -> Ended {
         message: &message,
         data: Some(&data),
     });
+    if let Err(e) = recorded {
+        tracing::error!(task = %lease.task_id, "cannot record why the task stopped: {e}");
+    }
     ended
 }
 

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use nightshift::journal::EventRow;
+use nightshift::journal::{EventKind, EventRow};
 
 /// How often `--follow` looks for new events.
 const FOLLOW_EVERY: Duration = Duration::from_millis(100);
@@ -29,7 +29,7 @@ pub(crate) struct Args {
     follow: bool,
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let tasks = super::open_tasks(state)?;
     let task = tasks.find(&args.task)?;
     let mut after = args.after;
@@ -50,26 +50,23 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
     }
 }
 
-fn print_event(event: &EventRow, json: bool) -> anyhow::Result<()> {
+fn print_event(event: &EventRow, json: bool) -> super::Result<()> {
     if json {
         println!("{}", serde_json::to_string(event)?);
         return Ok(());
     }
     let time = event.at.get(11..23).unwrap_or(&event.at);
     let step = event.step_id.as_deref().unwrap_or("-");
-    let level = event
-        .level
-        .as_deref()
-        .map(|l| format!(" {l}"))
-        .unwrap_or_default();
-    match event.kind.as_str() {
-        "stdout" | "stderr" => {
-            println!("{time} {step} {}:", event.kind);
+    let level = event.level.map(|l| format!(" {l}")).unwrap_or_default();
+    let kind = event.kind;
+    match kind {
+        EventKind::Stdout | EventKind::Stderr => {
+            println!("{time} {step} {kind}:");
             for line in event.message.lines() {
                 println!("    {line}");
             }
         }
-        kind => println!("{time} {step} {kind}{level}: {}", event.message),
+        _ => println!("{time} {step} {kind}{level}: {}", event.message),
     }
     Ok(())
 }

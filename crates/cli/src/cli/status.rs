@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use nightshift::journal::{StepRow, TaskRow, TaskStatus};
+use nightshift::journal::{ComponentKind, StepRow, TaskRow, TaskStatus};
 use nightshift::tasks::{ShownStatus, Tasks};
 use serde::Serialize;
 
@@ -58,7 +58,7 @@ struct Live {
     age_s: f64,
 }
 
-fn live(tasks: &Tasks, task: &TaskRow) -> anyhow::Result<Live> {
+fn live(tasks: &Tasks, task: &TaskRow) -> super::Result<Live> {
     let journal = tasks.journal();
     let attempt = match &task.current_step {
         Some(step) => journal
@@ -122,7 +122,7 @@ fn progress_text(progress: &Option<Progress>) -> String {
 #[derive(Serialize)]
 struct StepJson<'a> {
     id: &'a str,
-    kind: &'a str,
+    kind: ComponentKind,
     plugin: &'a str,
     status: &'a str,
     attempts: u32,
@@ -131,7 +131,7 @@ struct StepJson<'a> {
     error: Option<&'a str>,
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let service = super::open_tasks(state)?;
     let (tasks, steps) = match &args.task {
         Some(id) => {
@@ -145,7 +145,7 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
     let lives = tasks
         .iter()
         .map(|t| live(&service, t))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<super::Result<Vec<_>>>()?;
     if args.json {
         let json: Vec<_> = tasks
             .iter()
@@ -209,7 +209,7 @@ fn task_json<'a>(task: &'a TaskRow, live: Live, steps: Option<&'a [StepRow]>) ->
                 .iter()
                 .map(|s| StepJson {
                     id: &s.step_id,
-                    kind: &s.kind,
+                    kind: s.kind,
                     plugin: &s.plugin,
                     status: s.status.as_str(),
                     attempts: s.attempts,

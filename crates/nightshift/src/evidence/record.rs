@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::canonical::canonical_json;
 use super::keys::{PublicKey, Signer, decode_hex, hex};
-use crate::journal::{ChainHead, RecordRow};
+use crate::journal::{ChainHead, ComponentKind, FileChange, RecordRow, StepResult, StepStatus};
 
 /// The format written into every record.
 pub const RECORD_FORMAT: &str = "nightshift.record/v1";
@@ -23,8 +23,8 @@ pub const RECORD_FORMAT: &str = "nightshift.record/v1";
 pub struct Product {
     /// Workspace-relative path.
     pub path: String,
-    /// `created`, `modified` or `deleted`.
-    pub change: String,
+    /// How the step changed it.
+    pub change: FileChange,
     /// blake3 of the new content; `None` when deleted.
     pub blake3: Option<String>,
     /// Size of the new content.
@@ -54,7 +54,7 @@ pub struct ComponentRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordOutcome {
     /// `succeeded`, `failed` or `interrupted`.
-    pub status: String,
+    pub status: StepStatus,
     /// The plugin's summary line.
     pub summary: Option<String>,
     /// Why it failed.
@@ -93,11 +93,21 @@ pub struct RecordGrants {
 /// The clocks a step saw.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordClocks {
-    /// `real` or `virtual`.
-    pub mode: String,
+    /// Real or virtual.
+    pub mode: ClockMode,
     /// The seed of the virtual clocks and randomness, in hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<String>,
+}
+
+/// Which clocks a step saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockMode {
+    /// The host's clocks and randomness.
+    Real,
+    /// Virtual clocks and seeded randomness (deterministic mode).
+    Virtual,
 }
 
 /// The body of a record, before its chain position is known.
@@ -115,8 +125,8 @@ pub struct RecordBody {
     pub seq: u64,
     /// The previous record's hash.
     pub prev: Option<String>,
-    /// `plugin` or `command`.
-    pub kind: String,
+    /// What kind of component the step ran.
+    pub kind: ComponentKind,
     /// The component: `name` and `digest`.
     pub plugin: ComponentRef,
     /// blake3 of the step's params (or arguments) as canonical JSON.
@@ -141,7 +151,69 @@ pub struct RecordBody {
     pub notes_digest: String,
 }
 
+/// What one attempt of a step did: everything its record says but its place in the chain.
+#[derive(Debug, Clone)]
+pub struct AttemptFacts<'a> {
+    /// The task.
+    pub task: &'a str,
+    /// The step.
+    pub step: &'a str,
+    /// The attempt.
+    pub attempt: u32,
+    /// What kind of component the step ran.
+    pub kind: ComponentKind,
+    /// The component.
+    pub plugin: ComponentRef,
+    /// blake3 of the step's params as canonical JSON; empty when they are unknown.
+    pub params_digest: String,
+    /// The grants it ran with; `None` for an interrupted attempt.
+    pub grants: Option<RecordGrants>,
+    /// When the attempt started.
+    pub started_at: String,
+    /// How it ended, as the journal records it.
+    pub result: &'a StepResult,
+    /// Its inputs.
+    pub materials: Vec<Material>,
+    /// What it changed in the workspace.
+    pub products: Vec<Product>,
+    /// The notes it wrote.
+    pub notes: Vec<String>,
+}
+
 impl RecordBody {
+    /// The body recording `facts`, ending now; [`RecordBody::seal`] places it in its chain.
+    pub fn of_attempt(facts: AttemptFacts<'_>) -> RecordBody {
+        let result = facts.result;
+        RecordBody {
+            format: RECORD_FORMAT.into(),
+            task: facts.task.to_owned(),
+            step: facts.step.to_owned(),
+            attempt: facts.attempt,
+            seq: 0,
+            prev: None,
+            kind: facts.kind,
+            plugin: facts.plugin,
+            params_digest: facts.params_digest,
+            grants: facts.grants,
+            started_at: facts.started_at,
+            finished_at: crate::time_format::now(),
+            outcome: RecordOutcome {
+                status: result.status,
+                summary: result.summary.clone(),
+                error: result.error.clone(),
+            },
+            output_digest: result.data.as_deref().map(|d| super::digest(d.as_bytes())),
+            materials: facts.materials,
+            products: facts.products,
+            checks: result
+                .checks
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok())
+                .unwrap_or_else(|| serde_json::json!([])),
+            notes_digest: digest_json(&serde_json::Value::from(facts.notes)),
+        }
+    }
+
     /// Places the body at `head` of its chain, hashes and signs it.
     pub fn seal(
         mut self,
@@ -237,7 +309,7 @@ mod tests {
             attempt: 2,
             seq: 0,
             prev: None,
-            kind: "plugin".into(),
+            kind: ComponentKind::Plugin,
             plugin: ComponentRef {
                 name: Some("file-stats".into()),
                 digest: Some("ab".repeat(32)),
@@ -245,7 +317,7 @@ mod tests {
             params_digest: "cd".repeat(32),
             grants: Some(RecordGrants {
                 clocks: RecordClocks {
-                    mode: "virtual".into(),
+                    mode: ClockMode::Virtual,
                     seed: Some("01".repeat(32)),
                 },
                 fuel: None,
@@ -263,7 +335,7 @@ mod tests {
             started_at: "2026-12-02T01:00:00.000Z".into(),
             finished_at: "2026-12-02T01:00:01.500Z".into(),
             outcome: RecordOutcome {
-                status: "succeeded".into(),
+                status: StepStatus::Succeeded,
                 summary: Some("3 files".into()),
                 error: None,
             },
@@ -274,7 +346,7 @@ mod tests {
             }],
             products: vec![Product {
                 path: "out/a.txt".into(),
-                change: "created".into(),
+                change: FileChange::Created,
                 blake3: Some("12".repeat(32)),
                 bytes: 5,
             }],
@@ -340,7 +412,7 @@ mod tests {
             },
             grants: None,
             outcome: RecordOutcome {
-                status: "interrupted".into(),
+                status: StepStatus::Interrupted,
                 summary: None,
                 error: Some("its process stopped".into()),
             },

@@ -174,7 +174,7 @@ pub fn verify_task(
             let proven = bodies.iter().any(|b| {
                 b.step == step.step_id
                     && b.attempt == step.attempts
-                    && b.outcome.status == "succeeded"
+                    && b.outcome.status == StepStatus::Succeeded
             });
             if !proven {
                 found(
@@ -196,7 +196,10 @@ pub fn verify_task(
         .map(|p| p.step_id)
         .collect();
     let mut last: BTreeMap<&str, (&RecordBody, Option<&str>)> = BTreeMap::new();
-    for body in bodies.iter().filter(|b| b.outcome.status == "succeeded") {
+    for body in bodies
+        .iter()
+        .filter(|b| b.outcome.status == StepStatus::Succeeded)
+    {
         for product in &body.products {
             if let Some(digest) = &product.blake3 {
                 match cas.get(digest) {

@@ -6,10 +6,12 @@ use super::{
     Artifact, Changed, CheckReport, Evidence, Failure, Note, PipelineRef, Report, SCHEMA,
     StepReport,
 };
-use crate::evidence::record::RecordBody;
+use crate::evidence::record::{ClockMode, RecordBody};
 use crate::evidence::verify::verify_task;
 use crate::evidence::{Cas, CasError, PublicKey, Signer, canonical_json, hex};
-use crate::journal::{ArtifactRow, Journal, JournalError, StepRow, StepStatus, TaskStatus};
+use crate::journal::{
+    ArtifactKind, ArtifactRow, EventKind, Journal, JournalError, StepRow, StepStatus, TaskStatus,
+};
 
 /// Errors building or sealing a report.
 #[derive(Debug, thiserror::Error)]
@@ -74,16 +76,21 @@ pub fn build(
     };
     let events = journal.events(&task.id, 0)?;
     let mut caveats = caveats(&steps, &checks, &artifacts, &bodies, &evidence, &status);
-    caveats.extend(events.iter().filter(|e| e.kind == "denied").map(|e| {
-        format!(
-            "step `{}`: denied {}",
-            e.step_id.as_deref().unwrap_or("-"),
-            e.message
-        )
-    }));
+    caveats.extend(
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::Denied)
+            .map(|e| {
+                format!(
+                    "step `{}`: denied {}",
+                    e.step_id.as_deref().unwrap_or("-"),
+                    e.message
+                )
+            }),
+    );
     let notes = events
         .into_iter()
-        .filter(|e| e.kind == "note")
+        .filter(|e| e.kind == EventKind::Note)
         .map(|e| Note {
             step: e.step_id,
             text: e.message,
@@ -137,11 +144,11 @@ pub fn seal(
 fn step_report(step: &StepRow) -> StepReport {
     StepReport {
         id: step.step_id.clone(),
-        kind: step.kind.clone(),
+        kind: step.kind,
         check: step.is_check,
         plugin: step.plugin.clone(),
         plugin_digest: step.plugin_digest.clone(),
-        status: step.status.as_str().to_owned(),
+        status: step.status,
         attempts: step.attempts,
         duration_ms: step.duration_ms,
         summary: step.summary.clone(),
@@ -198,19 +205,21 @@ fn counted<'a>(
     artifacts.iter().filter(|a| {
         steps.iter().any(|s| {
             s.step_id == a.step_id && s.attempts == a.attempt && s.status == StepStatus::Succeeded
-        }) || a.kind != "file"
+        }) || a.kind != ArtifactKind::File
     })
 }
 
 fn changed(steps: &[StepRow], artifacts: &[ArtifactRow]) -> Vec<Changed> {
     counted(steps, artifacts)
-        .filter(|a| a.kind == "file")
-        .map(|a| Changed {
-            path: a.name.clone(),
-            change: a.change.clone().unwrap_or_default(),
-            blake3: a.blake3.clone(),
-            bytes: a.bytes,
-            step: a.step_id.clone(),
+        .filter(|a| a.kind == ArtifactKind::File)
+        .filter_map(|a| {
+            Some(Changed {
+                path: a.name.clone(),
+                change: a.change?,
+                blake3: a.blake3.clone(),
+                bytes: a.bytes,
+                step: a.step_id.clone(),
+            })
         })
         .collect()
 }
@@ -221,12 +230,12 @@ fn artifact_list(steps: &[StepRow], artifacts: &[ArtifactRow]) -> Vec<Artifact> 
         .map(|a| Artifact {
             step: a.step_id.clone(),
             name: a.name.clone(),
-            kind: a.kind.clone(),
+            kind: a.kind,
             cas: a
                 .blake3
                 .as_ref()
                 .map(|d| format!("cas/{}/{d}", &d[..2.min(d.len())])),
-            workspace: (a.kind == "file").then(|| a.name.clone()),
+            workspace: (a.kind == ArtifactKind::File).then(|| a.name.clone()),
             blake3: a.blake3.clone(),
             bytes: a.bytes,
         })
@@ -255,7 +264,7 @@ fn caveats(
         }
         for body in bodies
             .iter()
-            .filter(|b| &b.step == id && b.outcome.status == "interrupted")
+            .filter(|b| &b.step == id && b.outcome.status == StepStatus::Interrupted)
         {
             caveats.push(format!(
                 "step `{id}`: attempt {} was interrupted when its process stopped",
@@ -285,7 +294,9 @@ fn caveats(
             bodies.iter().any(|b| {
                 b.step == s.step_id
                     && b.attempt == s.attempts
-                    && b.grants.as_ref().is_some_and(|g| g.clocks.mode == "real")
+                    && b.grants
+                        .as_ref()
+                        .is_some_and(|g| g.clocks.mode == ClockMode::Real)
             })
         })
         .map(|s| format!("`{}`", s.step_id))
@@ -318,7 +329,7 @@ fn caveats(
         .collect();
     for artifact in artifacts
         .iter()
-        .filter(|a| a.kind == "stdout" || a.kind == "stderr")
+        .filter(|a| matches!(a.kind, ArtifactKind::Stdout | ArtifactKind::Stderr))
     {
         if caps
             .get(&(artifact.step_id.as_str(), artifact.attempt))

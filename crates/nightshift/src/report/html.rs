@@ -114,7 +114,7 @@ pub(super) fn render(r: &Report) -> String {
             .iter()
             .map(|c| {
                 vec![
-                    esc(&c.change),
+                    esc(c.change.as_str()),
                     format!("<code>{}</code>", esc(&c.path)),
                     c.bytes.to_string(),
                     format!("<code>{}</code>", c.blake3.as_deref().map_or("-", short)),
@@ -185,7 +185,7 @@ pub(super) fn render(r: &Report) -> String {
             vec![
                 esc(&name),
                 esc(&s.plugin),
-                esc(&s.status),
+                esc(s.status.as_str()),
                 s.attempts.to_string(),
                 s.duration_ms
                     .map(|ms| format!("{ms} ms"))

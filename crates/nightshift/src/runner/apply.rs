@@ -15,7 +15,7 @@ use cap_std::fs::Dir;
 use crate::beneath::{self, BeneathError};
 use crate::evidence::{Cas, CasError};
 use crate::failpoint;
-use crate::journal::ArtifactRow;
+use crate::journal::{ArtifactKind, ArtifactRow};
 
 /// Errors applying changes.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +39,10 @@ pub(super) fn apply(
     workspace: &Dir,
     artifacts: &[ArtifactRow],
 ) -> Result<(), ApplyError> {
-    let files: Vec<_> = artifacts.iter().filter(|a| a.kind == "file").collect();
+    let files: Vec<_> = artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::File)
+        .collect();
     for (done, artifact) in files.iter().enumerate() {
         if done == 1 {
             failpoint::hit("mid-apply");

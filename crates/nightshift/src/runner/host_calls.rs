@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::journal::{Journal, NewEvent};
+use crate::journal::{EventKind, Journal, NewEvent};
 use crate::sandbox::{HostCalls, LogLevel};
 
 use super::Observer;
@@ -39,7 +39,7 @@ impl JournalHost {
         }
     }
 
-    fn record(&self, kind: &str, level: Option<&str>, message: &str, data: Option<&str>) {
+    fn record(&self, kind: EventKind, level: Option<LogLevel>, message: &str, data: Option<&str>) {
         let event = NewEvent {
             task_id: &self.task_id,
             step_id: Some(&self.step_id),
@@ -57,7 +57,7 @@ impl JournalHost {
 
 impl HostCalls for JournalHost {
     fn log(&mut self, level: LogLevel, message: String) {
-        self.record("log", Some(level.as_str()), &message, None);
+        self.record(EventKind::Log, Some(level), &message, None);
     }
 
     fn progress(&mut self, done: u64, total: u64, message: String) {
@@ -68,12 +68,12 @@ impl HostCalls for JournalHost {
         if due || done >= total {
             self.last_progress = Some(Instant::now());
             let data = serde_json::json!({ "done": done, "total": total }).to_string();
-            self.record("progress", None, &message, Some(&data));
+            self.record(EventKind::Progress, None, &message, Some(&data));
         }
     }
 
     fn note(&mut self, text: String) {
-        self.record("note", None, &text, None);
+        self.record(EventKind::Note, None, &text, None);
     }
 
     fn checkpoint(&mut self, state: Vec<u8>) {

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::journal::{Journal, JournalError, StepStatus};
+use crate::journal::{EventKind, Journal, JournalError, StepStatus};
 use crate::manifest::MAX_RETRY_BACKOFF;
 
 /// How many of its retries a step used in earlier runs of its task, as its signed records
@@ -32,7 +32,9 @@ pub(super) fn used(journal: &Journal, task_id: &str, step_id: &str) -> Result<u3
     let conflicted: BTreeSet<u32> = journal
         .events(task_id, 0)?
         .into_iter()
-        .filter(|event| event.kind == "conflict" && event.step_id.as_deref() == Some(step_id))
+        .filter(|event| {
+            event.kind == EventKind::Conflict && event.step_id.as_deref() == Some(step_id)
+        })
         .filter_map(|event| event.attempt)
         .collect();
     let used = failed.difference(&conflicted).count();

@@ -14,36 +14,15 @@ use cap_std::fs::Dir;
 
 use super::apply;
 use crate::beneath::{self, BeneathError};
+use crate::journal::FileChange;
 use crate::sandbox::{DirGrant, OpenedDir};
-
-/// What happened to a file during a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ChangeKind {
-    /// The file did not exist before the step.
-    Created,
-    /// The file existed and its content changed.
-    Modified,
-    /// The file existed before the step and does not after it.
-    Deleted,
-}
-
-impl ChangeKind {
-    /// The word records and reports use.
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Created => "created",
-            ChangeKind::Modified => "modified",
-            ChangeKind::Deleted => "deleted",
-        }
-    }
-}
 
 /// One change found in staging.
 #[derive(Debug, Clone)]
 pub(super) struct StagedChange {
     /// Workspace-relative path.
     pub(super) path: String,
-    pub(super) kind: ChangeKind,
+    pub(super) kind: FileChange,
     /// The write grant it was made in, as the guest sees it.
     pub(super) grant: String,
     /// Where the new content is, for created and modified files: the grant's index and the
@@ -149,14 +128,14 @@ impl Staging {
             for rel in paths.union(&original) {
                 let before = base.get(rel).cloned();
                 let kind = match (paths.contains(rel), &before) {
-                    (true, None) => ChangeKind::Created,
-                    (false, _) => ChangeKind::Deleted,
+                    (true, None) => FileChange::Created,
+                    (false, _) => FileChange::Deleted,
                     (true, Some(digest)) => {
                         let now = beneath::read_file_beneath(staged, rel)?;
                         if now.map(|c| crate::evidence::digest(&c)).as_ref() == Some(digest) {
                             continue;
                         }
-                        ChangeKind::Modified
+                        FileChange::Modified
                     }
                 };
                 let relative = rel.to_string_lossy().replace('\\', "/");
@@ -169,7 +148,7 @@ impl Staging {
                     path,
                     kind,
                     grant: grant.guest.clone(),
-                    staged: (kind != ChangeKind::Deleted).then(|| (index, rel.clone())),
+                    staged: (kind != FileChange::Deleted).then(|| (index, rel.clone())),
                     base: before,
                 });
             }
