@@ -21,11 +21,11 @@ use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
-use nightshift::journal::{Journal, JournalError, StoreLocation, TaskStatus};
+use nightshift::fault::{Classify, Fault};
+use nightshift::journal::{Journal, StoreLocation, TaskStatus};
 use nightshift::manifest::{ManifestError, Plan};
 use nightshift::runner::{Observer, Runner, Silent, TaskOutcome};
 use nightshift::sandbox::Sandbox;
@@ -91,7 +91,68 @@ enum Command {
 #[error("{0}")]
 pub(crate) struct UsageError(pub(crate) String);
 
-pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+impl Classify for UsageError {
+    fn fault(&self) -> Fault {
+        Fault::Input
+    }
+}
+
+/// Why a command stopped: the error with its causes, and whose fault it is, as the error
+/// itself said when it was converted (see [`Classify`]).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    fault: Fault,
+    error: anyhow::Error,
+}
+
+impl<E> From<E> for Failure
+where
+    E: Classify + std::error::Error + Send + Sync + 'static,
+{
+    fn from(error: E) -> Self {
+        Failure {
+            fault: error.fault(),
+            error: error.into(),
+        }
+    }
+}
+
+impl Failure {
+    /// A failure of nightshift or its environment, not of the input.
+    pub(crate) fn system(error: anyhow::Error) -> Self {
+        Failure {
+            fault: Fault::System,
+            error,
+        }
+    }
+
+    /// The same failure, said to have happened while doing `what`.
+    pub(crate) fn context(self, what: String) -> Self {
+        Failure {
+            fault: self.fault,
+            error: self.error.context(what),
+        }
+    }
+
+    /// 2 for input the user must fix, 1 for everything else.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self.fault {
+            Fault::Input => 2,
+            Fault::System => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+/// What a command returns.
+pub(crate) type Result<T, E = Failure> = std::result::Result<T, E>;
+
+pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode> {
     let state = StateArgs {
         state: cli.state,
         files: cli.files,
@@ -135,7 +196,7 @@ impl StateArgs {
 /// Opens the state directory given by `--state` / `NIGHTSHIFT_STATE`, or the default one;
 /// with a PostgreSQL state, the files directory of `--files` / `NIGHTSHIFT_FILES` (else the
 /// default state directory) with the journal in the database.
-pub(crate) fn open_state(state: StateArgs) -> anyhow::Result<StateDir> {
+pub(crate) fn open_state(state: StateArgs) -> Result<StateDir> {
     let (given, store) = match state.postgres_url() {
         Some(url) => (
             state.files.clone(),
@@ -171,10 +232,10 @@ pub(crate) fn load_plan(
 }
 
 /// The task service over the state directory the arguments name.
-pub(crate) fn open_tasks(state: StateArgs) -> anyhow::Result<Tasks> {
+pub(crate) fn open_tasks(state: StateArgs) -> Result<Tasks> {
     let state = open_state(state)?;
     let context = journal_context(&state);
-    Tasks::open(state).with_context(|| context)
+    Tasks::open(state).map_err(|e| Failure::from(e).context(context))
 }
 
 /// What names the journal of a state directory, for messages.
@@ -186,12 +247,13 @@ fn journal_context(state: &StateDir) -> String {
 }
 
 /// Opens the journal of a state directory.
-pub(crate) fn open_journal(state: &StateDir) -> anyhow::Result<Journal> {
-    nightshift::journal::open(state.store()).with_context(|| journal_context(state))
+pub(crate) fn open_journal(state: &StateDir) -> Result<Journal> {
+    nightshift::journal::open(state.store())
+        .map_err(|e| Failure::from(e).context(journal_context(state)))
 }
 
 /// The journal and a runner over the state directory (loading or creating its signing key).
-pub(crate) fn open_runner(state: &StateDir) -> anyhow::Result<(Arc<Journal>, Runner)> {
+pub(crate) fn open_runner(state: &StateDir) -> Result<(Arc<Journal>, Runner)> {
     let journal = Arc::new(open_journal(state)?);
     let sandbox = Arc::new(Sandbox::new(&state.compile_cache_dir())?);
     let runner = Runner::new(state.clone(), Arc::clone(&journal), sandbox)?;
@@ -209,11 +271,7 @@ pub(crate) fn observer(json: bool, steps: usize) -> Arc<dyn Observer> {
 
 /// Builds, seals (stores in `cas/` and signs) and prints the report of a task that ran, and
 /// turns its status into the exit code.
-pub(crate) fn finish(
-    runner: &Runner,
-    outcome: &TaskOutcome,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+pub(crate) fn finish(runner: &Runner, outcome: &TaskOutcome, json: bool) -> Result<ExitCode> {
     let report = runner.seal_report(&outcome.task_id)?;
     if json {
         print!("{}", report.to_json());
@@ -234,29 +292,6 @@ pub(crate) fn exit_code(status: TaskStatus) -> ExitCode {
     }
 }
 
-/// 2 for input the user must fix, 1 for everything else.
-pub(crate) fn exit_code_for(error: &anyhow::Error) -> u8 {
-    let bad_input = error.chain().any(|cause| {
-        cause.is::<ManifestError>()
-            || cause.is::<UsageError>()
-            || cause.is::<nightshift::catalog::LookupError>()
-            || cause.is::<nightshift::scaffold::ScaffoldError>()
-            || cause.is::<nightshift_mcp::PolicyError>()
-            || matches!(
-                cause.downcast_ref::<nightshift::runner::StoredPlanError>(),
-                Some(nightshift::runner::StoredPlanError::Manifest(_))
-            )
-            || cause
-                .downcast_ref::<nightshift::tasks::TaskError>()
-                .is_some_and(nightshift::tasks::TaskError::is_unknown_task)
-            || matches!(
-                cause.downcast_ref::<JournalError>(),
-                Some(JournalError::TaskNotFound(_) | JournalError::AmbiguousTask { .. })
-            )
-    });
-    if bad_input { 2 } else { 1 }
-}
-
 pub(crate) fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -272,7 +307,7 @@ pub(crate) fn init_tracing(verbose: u8) {
 }
 
 /// Prints `value` as pretty JSON on stdout.
-pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -14,9 +14,9 @@ fn main() -> ExitCode {
     match cli::dispatch(args) {
         Ok(code) => code,
         Err(error) => {
-            // A closed stderr is ignored rather than panicked on: the exit code still tells.
-            let _ = writeln!(std::io::stderr(), "error: {error:#}");
-            ExitCode::from(cli::exit_code_for(&error))
+            // A closed stderr cannot be reported anywhere: the exit code still tells.
+            writeln!(std::io::stderr(), "error: {error}").ok();
+            ExitCode::from(error.exit_code())
         }
     }
 }

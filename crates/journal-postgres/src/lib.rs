@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+mod error;
 mod listen;
 mod prune;
 mod queue;
@@ -37,15 +38,17 @@ mod session;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use error::{ConnectError, DbError};
+use nightshift_journal::BackendError;
 use rows::{FromPgRow, all, unsigned};
 use session::{Failure, Outcome, Session};
 
 use nightshift_journal::time_format::now;
 use nightshift_journal::{
-    ArtifactRow, ChainHead, Commit, DanglingAttempt, EventRow, Firing, JournalError, LatestProduct,
-    Lease, NewEvent, NewTask, PendingApply, Progress, QueueOptions, QueueWakeups, RecordRow,
-    Result, ScheduleCaveat, ScheduleRow, ScheduleRun, SealedReport, StepRow, StepStatus, Store,
-    Submitted, TaskRow, TaskStatus,
+    ArtifactRow, ChainHead, Commit, DanglingAttempt, EventRow, FileChange, Firing, JournalError,
+    LatestProduct, Lease, LogLevel, NewEvent, NewTask, PendingApply, Progress, QueueOptions,
+    QueueWakeups, RecordRow, Result, ScheduleCaveat, ScheduleRow, ScheduleRun, SealedReport,
+    StepRow, StepStatus, Store, Submitted, TaskRow, TaskStatus,
 };
 
 /// How long a lost connection is tried again before the operation fails.
@@ -75,7 +78,10 @@ impl Postgres {
     pub fn connect_unmigrated(url: &str) -> Result<Self> {
         let config = session::config(url)?;
         let server = session::describe(&config);
-        let session = Session::connect(&config)?;
+        let session = Session::connect(&config).map_err(|e| JournalError::Connect {
+            server: server.clone(),
+            cause: Box::new(e),
+        })?;
         Ok(Postgres {
             config,
             server,
@@ -121,14 +127,18 @@ impl Postgres {
     /// up to [`RECONNECT_FOR`].
     fn run<T>(&self, mut op: impl FnMut(&mut Session) -> Outcome<T>) -> Result<T> {
         let mut session = self.idle().pop();
-        let mut lost_since: Option<(Instant, String)> = None;
+        let mut lost_since: Option<Instant> = None;
         let mut pause = Duration::from_millis(50);
-        let gave_up = |since: &Instant, reason: &str| {
-            (since.elapsed() >= RECONNECT_FOR).then(|| JournalError::Disconnected {
-                server: self.server.clone(),
-                seconds: RECONNECT_FOR.as_secs(),
-                reason: reason.to_owned(),
-            })
+        let gave_up = |since: Instant, cause: BackendError| {
+            if since.elapsed() >= RECONNECT_FOR {
+                Err(JournalError::Disconnected {
+                    server: self.server.clone(),
+                    seconds: RECONNECT_FOR.as_secs(),
+                    cause,
+                })
+            } else {
+                Ok(())
+            }
         };
         loop {
             if session.as_ref().is_none_or(Session::is_closed) {
@@ -137,18 +147,14 @@ impl Postgres {
                 }
                 match Session::connect(&self.config) {
                     Ok(made) => {
-                        if let Some((since, _)) = &lost_since {
+                        if let Some(since) = &lost_since {
                             tracing::info!(server = %self.server, after = ?since.elapsed(), "reconnected to PostgreSQL");
                         }
                         session = Some(made);
                     }
                     Err(e) => {
-                        let (since, reason) =
-                            lost_since.get_or_insert_with(|| (Instant::now(), String::new()));
-                        *reason = e.to_string();
-                        if let Some(error) = gave_up(since, reason) {
-                            return Err(error);
-                        }
+                        let since = *lost_since.get_or_insert_with(Instant::now);
+                        gave_up(since, Box::new(e))?;
                         std::thread::sleep(pause);
                         pause = (pause * 2).min(Duration::from_secs(1));
                         continue;
@@ -169,18 +175,15 @@ impl Postgres {
                 }
                 Err(Failure::Db(e)) if session::is_transient(&e) || current.is_closed() => {
                     let lost = current.is_closed() || e.is_closed();
-                    let (since, reason) =
-                        lost_since.get_or_insert_with(|| (Instant::now(), String::new()));
-                    *reason = session::explain(&e);
+                    let since = *lost_since.get_or_insert_with(Instant::now);
+                    let cause = DbError(e);
                     let next = if lost {
                         "reconnecting and trying again"
                     } else {
                         "trying again"
                     };
-                    tracing::warn!(server = %self.server, "PostgreSQL: {reason}; {next}");
-                    if let Some(error) = gave_up(since, reason) {
-                        return Err(error);
-                    }
+                    tracing::warn!(server = %self.server, "PostgreSQL: {cause}; {next}");
+                    gave_up(since, Box::new(cause))?;
                     if lost {
                         session = None;
                     }
@@ -191,7 +194,7 @@ impl Postgres {
                     self.give_back(session);
                     return Err(JournalError::Postgres {
                         server: self.server.clone(),
-                        reason: session::explain(&e),
+                        cause: Box::new(DbError(e)),
                     });
                 }
             }
@@ -279,7 +282,7 @@ fn insert_task(
                 &task.id,
                 &step.step_id,
                 &(position as i64),
-                &step.kind,
+                &step.kind.as_str(),
                 &step.plugin,
                 &step.plugin_digest,
                 &StepStatus::Pending.as_str(),
@@ -419,8 +422,8 @@ impl Store for Postgres {
                         &step_id,
                         &attempt,
                         &artifact.name,
-                        &artifact.kind,
-                        &artifact.change,
+                        &artifact.kind.as_str(),
+                        &artifact.change.map(FileChange::as_str),
                         &artifact.blake3,
                         &(artifact.bytes as i64),
                     ],
@@ -645,8 +648,8 @@ impl Store for Postgres {
                     &event.step_id,
                     &attempt,
                     &now(),
-                    &event.kind,
-                    &event.level,
+                    &event.kind.as_str(),
+                    &event.level.map(LogLevel::as_str),
                     &event.message,
                     &event.data,
                 ],

@@ -17,6 +17,8 @@ use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use nightshift_journal::JournalError;
 
+use crate::error::{ConnectError, DbError};
+
 /// A connection attempt gives up after this long unless the URL sets `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -75,7 +77,7 @@ where
 pub(super) fn config(url: &str) -> Result<Config, JournalError> {
     let mut config: Config = url.parse().map_err(|e| JournalError::Connect {
         server: redacted(url),
-        reason: format!("not a valid PostgreSQL URL: {e}"),
+        cause: Box::new(ConnectError::Url(DbError(e))),
     })?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
@@ -128,8 +130,7 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// Connects, within the config's connect timeout.
-    pub(super) fn connect(config: &Config) -> Result<Session, JournalError> {
-        let server = describe(config);
+    pub(super) fn connect(config: &Config) -> Result<Session, ConnectError> {
         let timeout = config
             .get_connect_timeout()
             .copied()
@@ -138,8 +139,7 @@ impl Session {
         let connecting = spawn(async move {
             let (client, connection) = tokio::time::timeout(timeout, config.connect(NoTls))
                 .await
-                .map_err(|_| format!("no answer within {} s", timeout.as_secs_f32()))?
-                .map_err(|e| connect_reason(&e))?;
+                .map_err(|_| ConnectError::Timeout(timeout))??;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::debug!("PostgreSQL connection ended: {e}");
@@ -149,16 +149,10 @@ impl Session {
             // turn it back on (see the `postgres` module).
             client
                 .batch_execute("SET synchronous_commit TO off")
-                .await
-                .map_err(|e| connect_reason(&e))?;
-            Ok::<_, String>(client)
+                .await?;
+            Ok::<_, ConnectError>(client)
         });
-        let client = futures_executor::block_on(connecting)
-            .map_err(|e| JournalError::Connect {
-                server: server.clone(),
-                reason: format!("the connection task failed: {e}"),
-            })?
-            .map_err(|reason| JournalError::Connect { server, reason })?;
+        let client = futures_executor::block_on(connecting).map_err(ConnectError::Task)??;
         Ok(Session {
             client,
             statements: HashMap::new(),
@@ -270,33 +264,4 @@ pub(super) fn is_transient(error: &tokio_postgres::Error) -> bool {
         SqlState::T_R_DEADLOCK_DETECTED,
     ]
     .contains(code)
-}
-
-/// An error with its causes: the server's own message for database errors, the operating
-/// system's for I/O errors.
-pub(super) fn explain(error: &tokio_postgres::Error) -> String {
-    if let Some(db) = error.as_db_error() {
-        return format!("{}: {} ({})", db.severity(), db.message(), db.code().code());
-    }
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(inner) = cause {
-        text.push_str(&format!(": {inner}"));
-        cause = inner.source();
-    }
-    text
-}
-
-/// Why a connection attempt failed, in words a user can act on.
-fn connect_reason(error: &tokio_postgres::Error) -> String {
-    match error.code() {
-        Some(code) if code.code().starts_with("28") => format!(
-            "the server refused the login (check the user and password in the URL): {}",
-            explain(error)
-        ),
-        Some(&SqlState::INVALID_CATALOG_NAME) => {
-            format!("no such database (create it first): {}", explain(error))
-        }
-        _ => explain(error),
-    }
 }

@@ -24,13 +24,19 @@ pub mod time_format;
 
 use std::path::PathBuf;
 
+pub use nightshift_plugin_abi::LogLevel;
 pub use queue::{Lease, QueueOptions, Submitted};
 pub use rows::{
-    ArtifactRow, ChainHead, Commit, DanglingAttempt, EventRow, LatestProduct, NewArtifact,
-    NewEvent, NewStep, NewTask, PendingApply, Progress, RecordRow, ScheduleRun, SealedReport,
-    StepResult, StepRow, StepStatus, TaskRow, TaskStatus,
+    ArtifactKind, ArtifactRow, ChainHead, Commit, ComponentKind, DanglingAttempt, EventKind,
+    EventRow, FileChange, LatestProduct, NewArtifact, NewEvent, NewStep, NewTask, PendingApply,
+    Progress, RecordRow, ScheduleRun, SealedReport, StepResult, StepRow, StepStatus, TaskRow,
+    TaskStatus,
 };
 pub use schedules::{Firing, Overlap, ScheduleCaveat, ScheduleRow};
+
+/// The error of a backend's database client, kept with its type (the journal itself does not
+/// depend on any client library).
+pub type BackendError = Box<dyn std::error::Error + Send + std::marker::Sync + 'static>;
 
 /// Errors of the journal.
 #[derive(Debug, thiserror::Error)]
@@ -49,32 +55,40 @@ pub enum JournalError {
         cause: rusqlite::Error,
     },
     /// PostgreSQL refused an operation.
-    #[error("journal (PostgreSQL {server}): {reason}")]
+    #[error("journal (PostgreSQL {server}): {cause}")]
     Postgres {
         /// The server, without credentials.
         server: String,
-        /// What went wrong, in words.
-        reason: String,
+        /// The backend's error (shown in the message, so not a `source`).
+        cause: BackendError,
     },
     /// The PostgreSQL server could not be reached or refused the login.
-    #[error("cannot connect to PostgreSQL {server}: {reason}")]
+    #[error("cannot connect to PostgreSQL {server}: {cause}")]
     Connect {
         /// The server, without credentials.
         server: String,
-        /// What went wrong, in words.
-        reason: String,
+        /// The backend's error (shown in the message, so not a `source`).
+        cause: BackendError,
+    },
+    /// A PostgreSQL URL was given to a build without the PostgreSQL backend.
+    #[error(
+        "cannot connect to PostgreSQL {server}: this nightshift was built without PostgreSQL (cargo feature `postgres`)"
+    )]
+    PostgresNotBuilt {
+        /// The server, without credentials.
+        server: String,
     },
     /// The connection to PostgreSQL was lost and could not be made again in time.
     #[error(
-        "lost the connection to PostgreSQL {server} and could not reconnect within {seconds} s: {reason}"
+        "lost the connection to PostgreSQL {server} and could not reconnect within {seconds} s: {cause}"
     )]
     Disconnected {
         /// The server, without credentials.
         server: String,
         /// How long reconnecting was tried.
         seconds: u64,
-        /// The last error.
-        reason: String,
+        /// The last error (shown in the message, so not a `source`).
+        cause: BackendError,
     },
     /// A value read from the journal is not what this build writes.
     #[error("journal: {0}")]

@@ -58,11 +58,23 @@ pub enum McpError {
     #[error("the policy exposes a plugin that cannot be loaded: {0}")]
     Plugin(#[from] LookupError),
     /// The session could not start (e.g. no `initialize` before stdin closed).
-    #[error("cannot start the MCP session: {0}")]
-    Start(String),
+    #[error("cannot start the MCP session: {cause}")]
+    Start {
+        /// Why (shown in the message, so not a `source`).
+        cause: Box<rmcp::service::ServerInitializeError>,
+    },
     /// The session's task failed.
     #[error("the MCP session stopped abnormally: {0}")]
     Session(#[from] tokio::task::JoinError),
+}
+
+impl nightshift::fault::Classify for McpError {
+    fn fault(&self) -> nightshift::fault::Fault {
+        match self {
+            McpError::Plugin(e) => e.fault(),
+            McpError::Start { .. } | McpError::Session(_) => nightshift::fault::Fault::System,
+        }
+    }
 }
 
 /// The MCP server over one state directory.
@@ -119,7 +131,9 @@ impl Server {
         let running = self
             .serve(transport)
             .await
-            .map_err(|e| McpError::Start(e.to_string()))?;
+            .map_err(|cause| McpError::Start {
+                cause: Box::new(cause),
+            })?;
         let watcher = tokio::spawn(resources::watch(inner, running.peer().clone()));
         let reason = running.waiting().await;
         watcher.abort();

@@ -16,12 +16,12 @@ use nightshift::sandbox::Limits;
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// The file could not be read.
-    #[error("cannot read policy {path}: {source}")]
+    #[error("cannot read policy {path}: {cause}")]
     Read {
         /// The policy file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not a valid policy.
     #[error("policy {path}: {message}")]
@@ -92,9 +92,9 @@ impl Default for Policy {
 impl Policy {
     /// Reads and checks the policy file at `path`.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| PolicyError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Policy::parse(&text).map_err(|message| PolicyError::Invalid {
             path: path.to_path_buf(),
@@ -249,6 +249,16 @@ fn list(items: &[String]) -> String {
             .map(|i| format!("`{i}`"))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+impl nightshift::fault::Classify for PolicyError {
+    fn fault(&self) -> nightshift::fault::Fault {
+        match self {
+            PolicyError::Read { .. } | PolicyError::Invalid { .. } => {
+                nightshift::fault::Fault::Input
+            }
+        }
     }
 }
 

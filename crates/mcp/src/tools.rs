@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Inner, Server};
+use nightshift::fault::{Classify, Fault};
 use nightshift::journal::{JournalError, QueueOptions, TaskRow, TaskStatus};
 use nightshift::manifest::{LoadOptions, ManifestError, Plan};
 use nightshift::report::{BuildError, Report};
@@ -55,14 +56,19 @@ impl IntoCallToolResult for Failure {
     }
 }
 
+impl Failure {
+    /// A failure of the request's input or of Nightshift, as the error itself says.
+    fn classified(error: &(impl Classify + std::fmt::Display)) -> Failure {
+        match error.fault() {
+            Fault::Input => Failure::BadInput(error.to_string()),
+            Fault::System => Failure::Internal(error.to_string()),
+        }
+    }
+}
+
 impl From<JournalError> for Failure {
     fn from(error: JournalError) -> Self {
-        match error {
-            JournalError::TaskNotFound(_) | JournalError::AmbiguousTask { .. } => {
-                Failure::BadInput(error.to_string())
-            }
-            other => Failure::Internal(other.to_string()),
-        }
+        Failure::classified(&error)
     }
 }
 
@@ -86,11 +92,7 @@ impl From<BuildError> for Failure {
 
 impl From<TaskError> for Failure {
     fn from(error: TaskError) -> Self {
-        if error.is_unknown_task() {
-            Failure::BadInput(error.to_string())
-        } else {
-            Failure::Internal(error.to_string())
-        }
+        Failure::classified(&error)
     }
 }
 
@@ -478,8 +480,8 @@ impl Server {
                     seq: e.seq,
                     step_id: e.step_id,
                     at: e.at,
-                    kind: e.kind,
-                    level: e.level,
+                    kind: e.kind.as_str().to_owned(),
+                    level: e.level.map(|l| l.as_str().to_owned()),
                     message: e.message,
                 })
                 .collect(),

@@ -33,12 +33,12 @@ pub enum LookupError {
     #[error(transparent)]
     NotAComponent(#[from] nightshift_sandbox::NotAComponent),
     /// A component file could not be read.
-    #[error("cannot read component {path}: {source}")]
+    #[error("cannot read component {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -117,7 +117,7 @@ impl Catalog {
         let target = self.installed_dir.join(format!("{name}.wasm"));
         let io = |source| LookupError::Read {
             path: target.clone(),
-            source,
+            cause: source,
         };
         let tmp = self.installed_dir.join(format!(".{name}.wasm.tmp"));
         std::fs::write(&tmp, &source.bytes).map_err(io)?;
@@ -168,7 +168,7 @@ impl Catalog {
 fn read(reference: &str, path: &Path, origin: Origin) -> Result<ComponentSource, LookupError> {
     let bytes = std::fs::read(path).map_err(|source| LookupError::Read {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     source(reference, origin, Arc::from(bytes))
 }

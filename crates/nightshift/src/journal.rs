@@ -58,10 +58,8 @@ mod postgres {
     }
 
     fn unsupported(url: &str) -> JournalError {
-        JournalError::Connect {
+        JournalError::PostgresNotBuilt {
             server: url.rsplit('@').next().unwrap_or_default().to_owned(),
-            reason: "this nightshift was built without PostgreSQL (cargo feature `postgres`)"
-                .to_owned(),
         }
     }
 }

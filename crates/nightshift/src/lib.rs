@@ -20,6 +20,7 @@ pub mod beneath;
 pub mod catalog;
 pub mod evidence;
 pub mod failpoint;
+pub mod fault;
 pub mod journal;
 pub mod manifest;
 pub mod report;

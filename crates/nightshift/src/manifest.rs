@@ -15,6 +15,7 @@ pub use grants::normalize;
 pub use nightshift_sandbox::units::{format_size, parse_duration, parse_size};
 
 use crate::catalog::{Catalog, ComponentSource};
+use crate::journal::ComponentKind;
 use crate::sandbox::Grants;
 use raw::{RawPipeline, RawStep};
 
@@ -22,12 +23,12 @@ use raw::{RawPipeline, RawStep};
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The file could not be read.
-    #[error("cannot read pipeline {path}: {source}")]
+    #[error("cannot read pipeline {path}: {cause}")]
     Read {
         /// The pipeline file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The workspace is not a usable directory.
     #[error("workspace {path}: {message}")]
@@ -167,11 +168,11 @@ pub enum StepKind {
 }
 
 impl StepKind {
-    /// `plugin` or `command`.
-    pub fn name(&self) -> &'static str {
+    /// What kind of component it runs.
+    pub fn component_kind(&self) -> ComponentKind {
         match self {
-            StepKind::Plugin { .. } => "plugin",
-            StepKind::Command { .. } => "command",
+            StepKind::Plugin { .. } => ComponentKind::Plugin,
+            StepKind::Command { .. } => ComponentKind::Command,
         }
     }
 
@@ -188,7 +189,7 @@ impl Plan {
     pub fn load(path: &Path, options: &LoadOptions<'_>) -> Result<Plan, ManifestError> {
         let bytes = std::fs::read(path).map_err(|source| ManifestError::Read {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         Plan::parse(path, bytes, options)
     }

@@ -16,12 +16,12 @@ pub enum ScaffoldError {
     #[error("{0} exists already; choose another name or directory")]
     Exists(PathBuf),
     /// A file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -66,7 +66,7 @@ pub fn new_plugin(name: &str, dir: &Path, sdk: &Path) -> Result<PathBuf, Scaffol
         };
         write(&path).map_err(|source| ScaffoldError::Write {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
     }
     Ok(root)

@@ -19,12 +19,12 @@ pub enum StateError {
     #[error("no state directory: set --state, NIGHTSHIFT_STATE, XDG_STATE_HOME or HOME")]
     NoLocation,
     /// A directory of the layout could not be created.
-    #[error("cannot create state directory {path}: {source}")]
+    #[error("cannot create state directory {path}: {cause}")]
     Create {
         /// The directory.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A directory inside the state directory is not one any more (a symlink was planted
     /// there, say).
@@ -36,12 +36,12 @@ pub enum StateError {
         cause: crate::beneath::BeneathError,
     },
     /// A lock file of the state directory could not be locked.
-    #[error("cannot lock {path}: {source}")]
+    #[error("cannot lock {path}: {cause}")]
     Lock {
         /// The lock file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -74,12 +74,14 @@ impl StateDir {
             root.join("staging"),
             root.join("locks"),
         ] {
-            std::fs::create_dir_all(&dir)
-                .map_err(|source| StateError::Create { path: dir, source })?;
+            std::fs::create_dir_all(&dir).map_err(|source| StateError::Create {
+                path: dir,
+                cause: source,
+            })?;
         }
         let root = root.canonicalize().map_err(|source| StateError::Create {
             path: root.to_path_buf(),
-            source,
+            cause: source,
         })?;
         let store = StoreLocation::Sqlite(root.join("journal.db"));
         Ok(StateDir { root, store })
@@ -135,7 +137,7 @@ impl StateDir {
         };
         let root = crate::beneath::open_root(&self.root).map_err(|source| StateError::Create {
             path: self.root.clone(),
-            source,
+            cause: source,
         })?;
         let staging =
             crate::beneath::create_dir_all(&root, Path::new("staging")).map_err(inside)?;
@@ -196,14 +198,14 @@ fn try_lock_file(path: &Path) -> Result<Option<std::fs::File>, StateError> {
         .open(path)
         .map_err(|source| StateError::Lock {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
         Err(std::fs::TryLockError::Error(source)) => Err(StateError::Lock {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }),
     }
 }

@@ -43,16 +43,6 @@ pub enum TaskError {
     Sandbox(#[from] SandboxError),
 }
 
-impl TaskError {
-    /// Whether the caller named a task that does not exist, or too short a prefix of one.
-    pub fn is_unknown_task(&self) -> bool {
-        matches!(
-            self,
-            TaskError::Journal(JournalError::TaskNotFound(_) | JournalError::AmbiguousTask { .. })
-        )
-    }
-}
-
 /// A task's status as people see it: the journal's, except that a task recorded as running
 /// that no live process runs is `interrupted`. Computed here only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -71,7 +71,7 @@ impl CompileCache {
             .precompile_component(bytes)
             .map_err(|e| SandboxError::Compile {
                 digest: digest.to_owned(),
-                message: format!("{e:#}"),
+                cause: std::sync::Arc::new(e),
             })?;
         if let Err(e) = write_atomically(&path, &compiled) {
             tracing::warn!(path = %path.display(), "cannot cache compiled component: {e}");
@@ -79,7 +79,7 @@ impl CompileCache {
         let component =
             deserialize_bytes(engine, &compiled).map_err(|e| SandboxError::Compile {
                 digest: digest.to_owned(),
-                message: format!("{e:#}"),
+                cause: std::sync::Arc::new(e),
             })?;
         Ok((component, CacheOutcome::Compiled))
     }

@@ -36,6 +36,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder};
 
 pub use cache::CacheOutcome;
 pub use component::{ComponentSource, NotAComponent, Origin};
+pub use nightshift_plugin_abi::LogLevel;
 pub use world::{Check, PriorOutput, StepError, StepInput, StepOutput};
 
 use limits::MemoryCap;
@@ -145,34 +146,6 @@ pub struct Grants {
     pub limits: Limits,
 }
 
-/// Levels of the guest's log lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    /// Very detailed.
-    Trace,
-    /// For plugin authors.
-    Debug,
-    /// Normal.
-    Info,
-    /// Something looks wrong.
-    Warn,
-    /// Something failed.
-    Error,
-}
-
-impl LogLevel {
-    /// The word stored in the journal.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Trace => "trace",
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        }
-    }
-}
-
 /// What the host does when a guest calls the `host` interface. The runner implements it, so
 /// the sandbox never touches the journal itself.
 pub trait HostCalls: Send + 'static {
@@ -194,33 +167,36 @@ pub trait HostCalls: Send + 'static {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SandboxError {
     /// The wasmtime engine could not be set up.
-    #[error("cannot start the WebAssembly engine: {0}")]
-    Engine(String),
+    #[error("cannot start the WebAssembly engine: {cause:#}")]
+    Engine {
+        /// wasmtime's reason.
+        cause: Arc<wasmtime::Error>,
+    },
     /// The bytes are not a valid component.
-    #[error("component {digest} does not compile: {message}")]
+    #[error("component {digest} does not compile: {cause:#}")]
     Compile {
         /// The component's digest.
         digest: String,
         /// wasmtime's reason.
-        message: String,
+        cause: Arc<wasmtime::Error>,
     },
     /// The component does not fit the kind of step it is used as.
-    #[error("`{reference}` is not a {expected}: {message}")]
+    #[error("`{reference}` is not a {expected}: {cause:#}")]
     WrongKind {
         /// The plugin or command reference.
         reference: String,
         /// `nightshift plugin` or `wasi:cli command`.
         expected: &'static str,
         /// wasmtime's reason.
-        message: String,
+        cause: Arc<wasmtime::Error>,
     },
     /// A granted directory could not be opened.
-    #[error("cannot grant {path}: {message}")]
+    #[error("cannot grant {path}: {cause:#}")]
     Grant {
         /// The directory.
         path: PathBuf,
-        /// The cause.
-        message: String,
+        /// Why it could not be given to the guest.
+        cause: Arc<wasmtime::Error>,
     },
     /// The step ran past its wall-clock limit.
     #[error("step exceeded its timeout of {}", humanize(*.limit))]
@@ -282,11 +258,29 @@ pub enum SandboxError {
     #[error("step cancelled on request")]
     Cancelled,
     /// The guest trapped (a panic, an `unreachable`, an out-of-bounds access...).
-    #[error("guest trapped: {message}")]
+    #[error("guest trapped: {}{}", trap_reason(cause), stderr_suffix(stderr_tail))]
     Trap {
-        /// wasmtime's description, with the last line the guest wrote to stderr.
-        message: String,
+        /// wasmtime's error, with the wasm backtrace it carries as context.
+        cause: Arc<wasmtime::Error>,
+        /// The last meaningful lines the guest wrote to stderr, e.g. a Rust panic's message.
+        stderr_tail: String,
     },
+}
+
+/// The root of a trap, without the wasm backtrace wasmtime attaches as context.
+fn trap_reason(error: &wasmtime::Error) -> String {
+    match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    }
+}
+
+fn stderr_suffix(tail: &str) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(" (stderr: {tail})")
+    }
 }
 
 fn humanize(duration: Duration) -> String {
@@ -348,8 +342,8 @@ pub struct Prepared {
 /// (imports resolved once, so each step only instantiates).
 struct Compiled {
     component: Component,
-    plugin: OnceLock<Result<PluginPre<StepState>, String>>,
-    command: OnceLock<Result<CommandPre<StepState>, String>>,
+    plugin: OnceLock<Result<PluginPre<StepState>, Arc<wasmtime::Error>>>,
+    command: OnceLock<Result<CommandPre<StepState>, Arc<wasmtime::Error>>>,
 }
 
 /// The sandbox of a process: engine, linker, compiled-component cache.
@@ -370,18 +364,15 @@ impl Sandbox {
 
     /// A sandbox with or without the pooling instance allocator (to compare them).
     pub fn with_pooling(cache_dir: &Path, pooling: bool) -> Result<Self, SandboxError> {
-        let engine = engine::build(pooling).map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+        let engine = engine::build(pooling).map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
         world::Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| {
             state
         })
-        .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
-        let ticker =
-            engine::EpochTicker::start(&engine).map_err(|e| SandboxError::Engine(e.to_string()))?;
+        .map_err(engine_error)?;
+        let ticker = engine::EpochTicker::start(&engine).map_err(|e| engine_error(e.into()))?;
         Ok(Sandbox {
             cache: cache::CompileCache::new(cache_dir, &engine),
             engine,
@@ -452,7 +443,7 @@ impl Sandbox {
                 .plugin
                 .get_or_init(|| {
                     let pre = self.linker.instantiate_pre(&plugin.compiled.component);
-                    pre.and_then(PluginPre::new).map_err(|e| format!("{e:#}"))
+                    pre.and_then(PluginPre::new).map_err(Arc::new)
                 })
                 .clone()
                 .map_err(|e| wrong_kind(&plugin.reference, "nightshift plugin", e))?;
@@ -500,7 +491,7 @@ impl Sandbox {
                 .command
                 .get_or_init(|| {
                     let pre = self.linker.instantiate_pre(&command.compiled.component);
-                    pre.and_then(CommandPre::new).map_err(|e| format!("{e:#}"))
+                    pre.and_then(CommandPre::new).map_err(Arc::new)
                 })
                 .clone()
                 .map_err(|e| wrong_kind(&command.reference, "wasi:cli command", e))?;
@@ -557,7 +548,7 @@ impl Sandbox {
         store.limiter(|state| &mut state.memory);
         store
             .set_fuel(grants.limits.fuel.unwrap_or(u64::MAX))
-            .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+            .map_err(engine_error)?;
         let deadline = Instant::now() + grants.limits.timeout;
         store.set_epoch_deadline(1);
         // At every tick: stop the guest past its deadline or when cancelled, else let other
@@ -658,16 +649,16 @@ fn wasi_context(
             builder.env(name, value);
         }
     }
-    let grant_error = |dir: &OpenedDir, e: &dyn std::fmt::Display| SandboxError::Grant {
+    let grant_error = |dir: &OpenedDir, cause: wasmtime::Error| SandboxError::Grant {
         path: PathBuf::from(&dir.guest),
-        message: e.to_string(),
+        cause: Arc::new(cause),
     };
     let read = dirs.read.iter().map(|dir| (dir, FsPerms::ReadOnly));
     let write = dirs.write.iter().map(|dir| (dir, FsPerms::ReadWrite));
     for (dir, perms) in read.chain(write) {
         builder
             .preopened_dir(dir.by_descriptor(), &dir.guest, perms)
-            .map_err(|e| grant_error(dir, &e))?;
+            .map_err(|e| grant_error(dir, e))?;
     }
     Ok(builder.build())
 }
@@ -723,7 +714,7 @@ impl WriteMeter {
             .map(|d| {
                 d.dir.try_clone().map_err(|e| SandboxError::Grant {
                     path: PathBuf::from(&d.guest),
-                    message: e.to_string(),
+                    cause: Arc::new(e.into()),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -774,11 +765,21 @@ fn tree_size(dir: &cap_std::fs::Dir) -> u64 {
         .sum()
 }
 
-fn wrong_kind(reference: &str, expected: &'static str, message: String) -> SandboxError {
+fn wrong_kind(
+    reference: &str,
+    expected: &'static str,
+    cause: Arc<wasmtime::Error>,
+) -> SandboxError {
     SandboxError::WrongKind {
         reference: reference.to_owned(),
         expected,
-        message,
+        cause,
+    }
+}
+
+fn engine_error(cause: wasmtime::Error) -> SandboxError {
+    SandboxError::Engine {
+        cause: Arc::new(cause),
     }
 }
 
@@ -834,17 +835,11 @@ fn classify(
             limit: grants.limits.output_bytes,
         };
     }
-    // The root cause, without the wasm backtrace wasmtime attaches as context.
-    let mut message = match error.downcast_ref::<Trap>() {
-        Some(trap) => trap.to_string(),
-        None => error.root_cause().to_string(),
-    };
     let stderr = io.stderr.contents();
-    let tail = stderr_tail(&String::from_utf8_lossy(&stderr));
-    if !tail.is_empty() {
-        message.push_str(&format!(" (stderr: {tail})"));
+    SandboxError::Trap {
+        cause: Arc::new(error),
+        stderr_tail: stderr_tail(&String::from_utf8_lossy(&stderr)),
     }
-    SandboxError::Trap { message }
 }
 
 /// The last two meaningful lines a guest wrote to stderr, e.g. a Rust panic's location and

@@ -18,7 +18,7 @@ pub(crate) struct Args {
     wait: u64,
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let tasks = super::open_tasks(state)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -26,7 +26,7 @@ pub(crate) struct Args {
     json: bool,
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let age = nightshift::manifest::parse_duration(&args.older_than)
         .map_err(|e| UsageError(format!("--older-than: {e}")))?;
     let state = super::open_state(state)?;
@@ -66,8 +66,9 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
         let report =
             nightshift::report::build(&journal, &cas, Some(&signer.public_key()), &task.id, false)?;
         let path = dir.join("report.json");
-        std::fs::write(&path, report.to_json())
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, report.to_json()).map_err(|e| {
+            super::Failure::from(e).context(format!("cannot write {}", path.display()))
+        })?;
         journal.delete_task(&task.id)?;
         pruned.push(task.id.as_str());
     }

@@ -15,7 +15,7 @@ pub(crate) enum Command {
     },
 }
 
-pub(crate) fn run(command: Command, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(command: Command, state: super::StateArgs) -> super::Result<ExitCode> {
     let state = super::open_state(state)?;
     let journal = super::open_journal(&state)?;
     let Command::Show { json } = command;

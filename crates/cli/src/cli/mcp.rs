@@ -45,7 +45,7 @@ pub(crate) struct Args {
     max_request: String,
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let policy = match &args.policy {
         Some(path) => Policy::load(path)?,
         None => Policy::default(),
@@ -89,14 +89,16 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
         // Stdin closed: running tasks are released now, and resume under the next worker.
         let _ = stop.send(Shutdown::Now);
         if let Some(worker) = worker {
-            let summary = worker.await??;
+            let summary = worker
+                .await
+                .map_err(|e| super::Failure::system(e.into()))??;
             tracing::info!(
                 finished = summary.finished,
                 released = summary.released,
                 "the MCP server's worker stopped"
             );
         }
-        anyhow::Ok(served?)
+        Ok::<_, super::Failure>(served?)
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -14,7 +14,7 @@ pub(crate) struct Args {
     json: bool,
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let state = super::open_state(state)?;
     let (from, to) = nightshift::journal::migrate(state.store())?;
     if args.json {

@@ -100,7 +100,7 @@ fn json<'a>(
     }
 }
 
-pub(crate) fn run(command: Command, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(command: Command, state: super::StateArgs) -> super::Result<ExitCode> {
     let state = super::open_state(state)?;
     let catalog = Catalog::new(state.plugins_dir());
     match command {
@@ -228,7 +228,7 @@ fn test_plugin(
     grants: &str,
     workspace: &Path,
     as_json: bool,
-) -> anyhow::Result<ExitCode> {
+) -> super::Result<ExitCode> {
     let params: serde_json::Value = serde_json::from_str(params)
         .map_err(|e| super::UsageError(format!("--params is not JSON: {e}")))?;
     let plugin_path = Path::new(plugin);

@@ -21,7 +21,7 @@ enum Format {
     Html,
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let tasks = super::open_tasks(state)?;
     let (_, report) = tasks.report(&args.task)?;
     match args.format {

@@ -16,7 +16,7 @@ pub(crate) struct Args {
     json: bool,
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let state = super::open_state(state)?;
     let (journal, runner) = super::open_runner(&state)?;
     let task = journal.find_task(&args.task)?;

@@ -36,7 +36,7 @@ pub(crate) fn parse_param(text: &str) -> Result<(String, String), String> {
     }
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let state = super::open_state(state)?;
     let plan = super::load_plan(&state, &args.pipeline, &args.workspace, &args.params)?;
     let (journal, runner) = super::open_runner(&state)?;
@@ -51,7 +51,7 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
 }
 
 /// Says how to resume tasks of the same pipeline and workspace that were interrupted.
-fn warn_about_interrupted(journal: &Journal, state: &StateDir, plan: &Plan) -> anyhow::Result<()> {
+fn warn_about_interrupted(journal: &Journal, state: &StateDir, plan: &Plan) -> super::Result<()> {
     let source = plan.source.display().to_string();
     let workspace = plan.workspace.display().to_string();
     for task in journal.recent_tasks(100)? {

@@ -75,7 +75,7 @@ pub(crate) struct AddArgs {
     params: Vec<(String, String)>,
 }
 
-pub(crate) fn run(command: Command, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(command: Command, state: super::StateArgs) -> super::Result<ExitCode> {
     let state = super::open_state(state)?;
     let journal = super::open_journal(&state)?;
     match command {
@@ -142,7 +142,7 @@ pub(crate) fn run(command: Command, state: super::StateArgs) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-fn change(found: bool, name: &str, done: &str) -> anyhow::Result<()> {
+fn change(found: bool, name: &str, done: &str) -> super::Result<()> {
     if !found {
         return Err(UsageError(format!("no schedule named `{name}`")).into());
     }
@@ -150,7 +150,7 @@ fn change(found: bool, name: &str, done: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn list(journal: &nightshift::journal::Journal, json: bool) -> anyhow::Result<()> {
+fn list(journal: &nightshift::journal::Journal, json: bool) -> super::Result<()> {
     let now = now_ms();
     let schedules = journal.schedules()?;
     if json {

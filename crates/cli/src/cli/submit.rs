@@ -41,7 +41,7 @@ pub(crate) struct Args {
     json: bool,
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let not_before = args.not_before.as_deref().map(parse_time).transpose()?;
     let tasks = super::open_tasks(state)?;
     let plan = super::load_plan(tasks.state(), &args.pipeline, &args.workspace, &args.params)?;

@@ -20,7 +20,7 @@ pub(crate) struct Args {
     export_intoto: Option<PathBuf>,
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let tasks = super::open_tasks(state)?;
     let (signer, verification) = tasks.verify(&args.task)?;
 

@@ -4,7 +4,6 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use nightshift::worker::{Shutdown, Worker, WorkerOptions};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -55,7 +54,7 @@ fn duration(flag: &str, text: &str) -> Result<std::time::Duration, UsageError> {
     nightshift::manifest::parse_duration(text).map_err(|e| UsageError(format!("--{flag}: {e}")))
 }
 
-pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, state: super::StateArgs) -> super::Result<ExitCode> {
     let options = WorkerOptions {
         concurrency: args.concurrency,
         until_idle: args.until_idle,
@@ -77,8 +76,13 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
     let worker = Worker::new(Arc::new(runner), state.clone(), options.clone());
     let summary = runtime.block_on(async {
         let (tx, rx) = watch::channel(Shutdown::No);
-        let mut term = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
-        let mut int = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
+        let cannot_catch = |signal: &'static str| {
+            move |e: std::io::Error| {
+                super::Failure::from(e).context(format!("cannot catch {signal}"))
+            }
+        };
+        let mut term = signal(SignalKind::terminate()).map_err(cannot_catch("SIGTERM"))?;
+        let mut int = signal(SignalKind::interrupt()).map_err(cannot_catch("SIGINT"))?;
         let owner = worker.owner().to_owned();
         // Ends (dropping `tx`, which the worker takes for a shutdown) only if signals can no
         // longer be received.
@@ -110,7 +114,7 @@ pub(crate) fn run(args: Args, state: super::StateArgs) -> anyhow::Result<ExitCod
                 options.concurrency
             ));
         }
-        anyhow::Ok(worker.run(rx).await?)
+        Ok::<_, super::Failure>(worker.run(rx).await?)
     })?;
     if args.json {
         super::print_json(&serde_json::json!({

@@ -12,24 +12,24 @@ use crate::beneath::{self, BeneathError};
 #[derive(Debug, thiserror::Error)]
 pub enum CasError {
     /// A blob could not be written.
-    #[error("cannot store artifact {digest} in {path}: {source}")]
+    #[error("cannot store artifact {digest} in {path}: {cause}")]
     Write {
         /// The blob's digest.
         digest: String,
         /// Where it was going.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A blob could not be read.
-    #[error("cannot read artifact {digest} from {path}: {source}")]
+    #[error("cannot read artifact {digest} from {path}: {cause}")]
     Read {
         /// The blob's digest.
         digest: String,
         /// Where it should be.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A directory on the way to a blob is not a plain directory any more (a symlink was
     /// planted in the store).
@@ -87,7 +87,7 @@ impl Cas {
         let fail = |source| CasError::Write {
             digest: digest.clone(),
             path: self.path_of(&digest),
-            source,
+            cause: source,
         };
         match shard.symlink_metadata(&digest) {
             Ok(meta) if meta.is_file() => return Ok(digest),
@@ -117,7 +117,7 @@ impl Cas {
         let read = |source| CasError::Read {
             digest: digest.to_owned(),
             path: path.clone(),
-            source,
+            cause: source,
         };
         let shard = self.shard(digest, false)?;
         let bytes = match beneath::read_file(&shard, OsStr::new(digest)) {
@@ -167,7 +167,7 @@ impl Cas {
                     CasError::Read {
                         digest: digest.to_owned(),
                         path: self.path_of(digest),
-                        source: cause,
+                        cause,
                     }
                 }
                 other => refused(other),

@@ -33,22 +33,22 @@ pub enum ExportError {
     #[error(transparent)]
     Cas(#[from] CasError),
     /// A record's body is not a record.
-    #[error("record {seq} of task {task} cannot be read: {source}")]
+    #[error("record {seq} of task {task} cannot be read: {cause}")]
     Record {
         /// The task.
         task: String,
         /// The record.
         seq: u64,
         /// The cause.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     /// The output directory refused a write.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -75,7 +75,7 @@ pub fn export(
     let task = journal.find_task(task_id)?;
     std::fs::create_dir_all(dir).map_err(|source| ExportError::Write {
         path: dir.to_path_buf(),
-        source,
+        cause: source,
     })?;
     let mut written = Vec::new();
     for row in journal.records(&task.id)? {
@@ -83,7 +83,7 @@ pub fn export(
             serde_json::from_str(&row.body).map_err(|source| ExportError::Record {
                 task: task.id.clone(),
                 seq: row.seq,
-                source,
+                cause: source,
             })?;
         let link = statement(&body, &row.hash, cas)?;
         let name = format!("{:04}-{}-{}", row.seq, row.step_id, row.attempt);
@@ -118,7 +118,7 @@ fn write_envelope(
     let text = serde_json::to_string_pretty(&envelope).unwrap_or_default();
     std::fs::write(&path, text).map_err(|source| ExportError::Write {
         path: path.clone(),
-        source,
+        cause: source,
     })?;
     Ok(path)
 }

@@ -23,12 +23,12 @@ pub enum KeyError {
         used: Option<String>,
     },
     /// The key file cannot be read or written.
-    #[error("signing key {path}: {source}")]
+    #[error("signing key {path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The key file does not hold a key.
     #[error("signing key {path} is malformed: expected 64 hex digits (an ed25519 seed)")]
@@ -85,7 +85,12 @@ impl Signer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(KeyError::Missing { path, used: None });
             }
-            Err(source) => return Err(KeyError::Io { path, source }),
+            Err(source) => {
+                return Err(KeyError::Io {
+                    path,
+                    cause: source,
+                });
+            }
         };
         let seed = decode_hex(text.trim())
             .filter(|b| b.len() == 32)
@@ -98,7 +103,7 @@ impl Signer {
     fn create(path: &Path) -> Result<Signer, KeyError> {
         let io = |source| KeyError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         };
         let dir = path.parent().unwrap_or(Path::new("."));
         create_private_dir(dir).map_err(io)?;
