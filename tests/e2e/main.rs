@@ -6,6 +6,21 @@
 
 mod util;
 
+/// The compiled test guests, one constant per guest (`TRAP`, `LINE_COUNT_COMMAND`...). Dead
+/// code is denied here: a guest no test runs fails this build.
+mod guests {
+    #![deny(dead_code)]
+
+    /// Declares a guest's path, `$name`, here: the lint sees its uses in this crate.
+    macro_rules! declare {
+        ($name:ident, $path:literal) => {
+            pub(crate) const $name: &str = $path;
+        };
+    }
+
+    nightshift_bundled::foreach_test_guest!(declare);
+}
+
 mod authors;
 mod cache;
 mod durability;
