@@ -3,7 +3,9 @@
 //! then generates `bundled_plugins.rs` (the plugins' bytes, embedded in the binary),
 //! `test_guests.rs` (the guests' paths, for the end-to-end tests and benches) and
 //! `foreach_test_guest.rs` (a macro handing each guest's name and path to a macro of the
-//! caller's, so that a crate can declare them where a guest no test runs is dead code).
+//! caller's, so that a crate can declare them where a guest no test runs is dead code). A
+//! file of `tests/guests/cases/` that the package's manifest does not build as a component
+//! stops the build, naming the entry to add.
 
 use std::env;
 use std::fmt::Write as _;
@@ -73,7 +75,11 @@ fn main() {
         .map(|case| {
             (
                 case.to_uppercase(),
-                path_string(&artifacts.join("examples").join(format!("{case}.wasm"))),
+                artifacts
+                    .join("examples")
+                    .join(format!("{case}.wasm"))
+                    .display()
+                    .to_string(),
                 format!("The test guest `tests/guests/cases/{case}.rs`, a plugin."),
             )
         })
@@ -81,7 +87,7 @@ fn main() {
     for (file, constant) in COMMANDS {
         guests.push((
             (*constant).to_owned(),
-            path_string(&artifacts.join(file)),
+            artifacts.join(file).display().to_string(),
             format!("The test guest `{file}`, a `wasi:cli` command from `tests/guests/src/bin/`."),
         ));
     }
@@ -170,11 +176,6 @@ fn target_installed() -> bool {
     })
 }
 
-/// A path as the Rust string literal's content the generated code holds.
-fn path_string(path: &Path) -> String {
-    path.display().to_string()
-}
-
 /// The cases of the test guests: the files of `cases/`, by stem, sorted. Each must be an
 /// `[[example]]` of the package's manifest, named as its file and built as a `cdylib` (a
 /// component): a case left out would silently not be built, so the build stops here instead.
@@ -230,8 +231,8 @@ fn guest_cases(package: &Path) -> Vec<String> {
         });
         if !fits {
             panic!(
-                "the test guest tests/guests/{path} needs this entry in tests/guests/Cargo.toml \
-                 (and no other for it):\n\n[[example]]\nname = \"{case}\"\npath = \"{path}\"\n\
+                "the test guest tests/guests/{path} needs this entry in tests/guests/Cargo.toml:\n\n\
+                 [[example]]\nname = \"{case}\"\npath = \"{path}\"\n\
                  crate-type = [\"cdylib\"]\n"
             );
         }
