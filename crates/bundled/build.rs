@@ -1,7 +1,11 @@
 //! Builds the bundled plugins (`plugins/`) and the test guests (`tests/guests/`) for
 //! `wasm32-wasip2` from source, with a cargo of their own and a target directory of their own,
-//! then generates `bundled_plugins.rs` (the plugins' bytes, embedded in the binary) and
-//! `test_guests.rs` (the guests' paths, for the end-to-end tests and benches).
+//! then generates `bundled_plugins.rs` (the plugins' bytes, embedded in the binary),
+//! `test_guests.rs` (the guests' paths, for the end-to-end tests and benches) and
+//! `foreach_test_guest.rs` (a macro handing each guest's name and path to a macro of the
+//! caller's, so that a crate can declare them where a guest no test runs is dead code). A
+//! file of `tests/guests/cases/` that the package's manifest does not build as a component
+//! stops the build, naming the entry to add.
 
 use std::env;
 use std::fmt::Write as _;
@@ -15,19 +19,11 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ("brief", "brief.wasm", "brief"),
     ("verify-links", "verify_links.wasm", "verify-links"),
 ];
-/// (package, component file, constant name)
-const GUESTS: &[(&str, &str, &str)] = &[
-    (
-        "nightshift-test-guests",
-        "nightshift_test_guests.wasm",
-        "HOSTILE_PLUGIN",
-    ),
-    (
-        "nightshift-test-guests",
-        "line-count.wasm",
-        "LINE_COUNT_COMMAND",
-    ),
-];
+/// The package of the test guests, and its directory in the workspace.
+const GUESTS_PACKAGE: (&str, &str) = ("nightshift-test-guests", "tests/guests");
+/// The test guests that are `wasi:cli` commands (binaries of the package):
+/// (component file, constant name). Every other guest is a case in `cases/`.
+const COMMANDS: &[(&str, &str)] = &[("line-count.wasm", "LINE_COUNT_COMMAND")];
 
 fn main() {
     let manifest_dir =
@@ -53,6 +49,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
         .join("wasm");
+    let cases = guest_cases(&root.join(GUESTS_PACKAGE.1));
     build_guests(&root, &target_dir);
     let artifacts = target_dir.join(TARGET).join("release");
 
@@ -72,17 +69,48 @@ fn main() {
     bundled.push_str("];\n");
     std::fs::write(out_dir.join("bundled_plugins.rs"), bundled).expect("write bundled_plugins.rs");
 
-    let mut guests = String::new();
-    for (_, file, constant) in GUESTS {
-        let path = artifacts.join(file);
+    // (constant, path, what it is)
+    let mut guests: Vec<(String, String, String)> = cases
+        .iter()
+        .map(|case| {
+            (
+                case.to_uppercase(),
+                artifacts
+                    .join("examples")
+                    .join(format!("{case}.wasm"))
+                    .display()
+                    .to_string(),
+                format!("The test guest `tests/guests/cases/{case}.rs`, a plugin."),
+            )
+        })
+        .collect();
+    for (file, constant) in COMMANDS {
+        guests.push((
+            (*constant).to_owned(),
+            artifacts.join(file).display().to_string(),
+            format!("The test guest `{file}`, a `wasi:cli` command from `tests/guests/src/bin/`."),
+        ));
+    }
+    let mut constants = String::new();
+    let mut each = String::new();
+    for (constant, path, doc) in &guests {
         writeln!(
-            guests,
-            "/// The compiled test guest `{file}`.\npub const {constant}: &str = {:?};",
-            path.display().to_string()
+            constants,
+            "/// {doc}\npub const {constant}: &str = {path:?};"
         )
         .expect("write to string");
+        writeln!(each, "        $callback!({constant}, {path:?});").expect("write to string");
     }
-    std::fs::write(out_dir.join("test_guests.rs"), guests).expect("write test_guests.rs");
+    std::fs::write(out_dir.join("test_guests.rs"), constants).expect("write test_guests.rs");
+    let foreach = format!(
+        "/// Calls `$callback!(NAME, \"path\")` once for each compiled test guest, with the\n\
+         /// names and paths of `test_guests`. A crate whose callback declares a constant, in a\n\
+         /// module that denies dead code, fails to build while a guest is left untested.\n\
+         #[macro_export]\n\
+         macro_rules! foreach_test_guest {{\n    ($callback:ident) => {{\n{each}    }};\n}}\n"
+    );
+    std::fs::write(out_dir.join("foreach_test_guest.rs"), foreach)
+        .expect("write foreach_test_guest.rs");
 }
 
 /// Makes sure the standard library for `wasm32-wasip2` is there. rustup adds the targets of
@@ -148,17 +176,81 @@ fn target_installed() -> bool {
     })
 }
 
+/// The cases of the test guests: the files of `cases/`, by stem, sorted. Each must be an
+/// `[[example]]` of the package's manifest, named as its file and built as a `cdylib` (a
+/// component): a case left out would silently not be built, so the build stops here instead.
+fn guest_cases(package: &Path) -> Vec<String> {
+    let dir = package.join("cases");
+    let mut cases: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+                .path()
+        })
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+        .map(|path| {
+            path.file_stem()
+                .and_then(|stem| stem.to_str())
+                .unwrap_or_else(|| panic!("{}: the name is not UTF-8", path.display()))
+                .to_owned()
+        })
+        .collect();
+    cases.sort();
+    let manifest_path = package.join("Cargo.toml");
+    let manifest: toml::Table = std::fs::read_to_string(&manifest_path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", manifest_path.display()))
+        .parse()
+        .unwrap_or_else(|e| panic!("parse {}: {e}", manifest_path.display()));
+    let examples = manifest
+        .get("example")
+        .and_then(|examples| examples.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for case in &cases {
+        if case.is_empty()
+            || !case
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            panic!(
+                "tests/guests/cases/{case}.rs: a case's file name is its constant's, lower case: \
+                 letters, digits and `_` only"
+            );
+        }
+        let path = format!("cases/{case}.rs");
+        let entry = examples
+            .iter()
+            .find(|example| example.get("path").and_then(|p| p.as_str()) == Some(&path));
+        let fits = entry.is_some_and(|example| {
+            example.get("name").and_then(|n| n.as_str()) == Some(case)
+                && example
+                    .get("crate-type")
+                    .and_then(|types| types.as_array())
+                    .is_some_and(|types| types.len() == 1 && types[0].as_str() == Some("cdylib"))
+        });
+        if !fits {
+            panic!(
+                "the test guest tests/guests/{path} needs this entry in tests/guests/Cargo.toml:\n\n\
+                 [[example]]\nname = \"{case}\"\npath = \"{path}\"\n\
+                 crate-type = [\"cdylib\"]\n"
+            );
+        }
+    }
+    cases
+}
+
 fn build_guests(root: &Path, target_dir: &Path) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
         .args(["build", "--release", "--target", TARGET, "--target-dir"])
         .arg(target_dir);
-    let mut packages: Vec<&str> = PLUGINS.iter().chain(GUESTS).map(|(p, _, _)| *p).collect();
-    packages.dedup();
-    for package in packages {
+    for (package, _, _) in PLUGINS {
         cmd.args(["-p", package]);
     }
+    // The plugins are libraries; the guests' cases are examples and its commands binaries.
+    cmd.args(["-p", GUESTS_PACKAGE.0, "--lib", "--bins", "--examples"]);
     // The outer build's settings are for the host, not for the guests.
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",

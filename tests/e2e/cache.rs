@@ -1,6 +1,7 @@
 //! The compiled-component cache: a second run of a pipeline compiles nothing.
 
-use crate::util::{Env, HOSTILE_PLUGIN, quoted};
+use crate::guests::OK;
+use crate::util::{Env, quoted};
 
 fn cache_events(env: &Env, task: &str) -> Vec<String> {
     let logs = env.run(&["logs", task, "--json"]);
@@ -24,8 +25,8 @@ fn cache_events(env: &Env, task: &str) -> Vec<String> {
 fn a_second_run_loads_the_compiled_component_from_the_cache() {
     let env = Env::new();
     let pipeline = env.pipeline(&format!(
-        "name = \"cached\"\n[[step]]\nid = \"a\"\nplugin = {0}\nparams = {{ action = \"ok\" }}\n",
-        quoted(HOSTILE_PLUGIN)
+        "name = \"cached\"\n[[step]]\nid = \"a\"\nplugin = {0}\n",
+        quoted(OK)
     ));
     let (first, report) = env.run_json(&pipeline);
     assert_eq!(first.code(), 0, "{first}");
@@ -46,8 +47,8 @@ fn a_second_run_loads_the_compiled_component_from_the_cache() {
 fn a_corrupt_cache_entry_is_recompiled() {
     let env = Env::new();
     let pipeline = env.pipeline(&format!(
-        "name = \"cached\"\n[[step]]\nid = \"a\"\nplugin = {0}\nparams = {{ action = \"ok\" }}\n",
-        quoted(HOSTILE_PLUGIN)
+        "name = \"cached\"\n[[step]]\nid = \"a\"\nplugin = {0}\n",
+        quoted(OK)
     ));
     let (first, _) = env.run_json(&pipeline);
     assert_eq!(first.code(), 0, "{first}");

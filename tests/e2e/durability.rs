@@ -6,15 +6,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::{Env, HOSTILE_PLUGIN, quoted};
+use crate::guests::{FLAKY, WORK};
+use crate::util::{Env, quoted};
 
 /// Three steps that checkpoint while they compute, then create, modify and delete files.
 fn workload(env: &Env) -> std::path::PathBuf {
     env.file("out/seed.txt", "seed\n");
     let step = |id: &str, extra: &str| {
         format!(
-            "[[step]]\nid = \"{id}\"\nplugin = {plugin}\nparams = {{ action = \"work\", iterations = 600000, {extra} }}\ngrants = {{ write = [\"out\"] }}\n",
-            plugin = quoted(HOSTILE_PLUGIN)
+            "[[step]]\nid = \"{id}\"\nplugin = {plugin}\nparams = {{ iterations = 600000, {extra} }}\ngrants = {{ write = [\"out\"] }}\n",
+            plugin = quoted(WORK)
         )
     };
     env.pipeline(&format!(
@@ -304,7 +305,8 @@ fn abort_retrying_then_resume(failpoint: &str, retries: u32) {
     let pipeline = crate::queue::guest_pipeline(
         &env,
         "flaky.toml",
-        r#"{ action = "flaky", iterations = 100 }"#,
+        FLAKY,
+        r#"{ iterations = 100 }"#,
         &format!("retries = {retries}\nretry_backoff = \"10ms\""),
     );
     let crashed = env

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::util::{Env, HOSTILE_PLUGIN, on_each_backend, quoted, step};
+use crate::guests::{AWAIT_FILE, WRITE};
+use crate::util::{Env, on_each_backend, quoted, step};
 
 /// What the files outside the workspace hold; no output may contain it.
 const SECRET: &str = "OUTSIDE-SECRET";
@@ -80,9 +81,12 @@ impl Target {
     /// into its write grant (one replacing a file, one new).
     fn params(self) -> String {
         match self {
-            Target::ReadDir => r#"{ action = "await", name = "signal/go", iterations = 60000, path = "sub/existing.txt" }"#.to_owned(),
+            Target::ReadDir => {
+                r#"{ name = "signal/go", iterations = 60000, path = "sub/existing.txt" }"#
+                    .to_owned()
+            }
             _ => format!(
-                r#"{{ action = "await", name = "signal/go", iterations = 60000, files = ["{g}/existing.txt", "{g}/new.txt"], text = "{WRITTEN}" }}"#,
+                r#"{{ name = "signal/go", iterations = 60000, files = ["{g}/existing.txt", "{g}/new.txt"], text = "{WRITTEN}" }}"#,
                 g = self.grant()
             ),
         }
@@ -122,7 +126,7 @@ impl Case {
             [[step]]
             id = "first"
             plugin = {plugin}
-            params = {{ action = "await", name = "signal/go-first", iterations = 60000 }}
+            params = {{ name = "signal/go-first", iterations = 60000 }}
             grants = {{ read = ["signal"] }}
             [[step]]
             id = "granted"
@@ -130,7 +134,7 @@ impl Case {
             params = {params}
             grants = {grants}
             "#,
-            plugin = quoted(HOSTILE_PLUGIN),
+            plugin = quoted(AWAIT_FILE),
             params = target.params(),
             grants = target.grants(),
         ));
@@ -486,10 +490,10 @@ fn symlinks_planted_in_the_state_directory_are_refused() {
             [[step]]
             id = "write"
             plugin = {plugin}
-            params = {{ action = "write", path = "out/new.txt", text = "{WRITTEN}" }}
+            params = {{ path = "out/new.txt", text = "{WRITTEN}" }}
             grants = {{ write = ["out"] }}
             "#,
-            plugin = quoted(HOSTILE_PLUGIN),
+            plugin = quoted(WRITE),
         ));
         // A first run lays the state directory out.
         let (first, _) = env.run_json(&pipeline);

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::util::{Env, HOSTILE_PLUGIN, quoted};
+use crate::guests::WORK;
+use crate::util::{Env, quoted};
 
 /// A finished two-step task whose steps create and modify files; returns its id.
 fn finished_task(env: &Env) -> String {
@@ -14,15 +15,15 @@ fn finished_task(env: &Env) -> String {
         [[step]]
         id = "make"
         plugin = {plugin}
-        params = {{ action = "work", iterations = 10, files = ["out/a.txt", "out/b.txt"] }}
+        params = {{ iterations = 10, files = ["out/a.txt", "out/b.txt"] }}
         grants = {{ write = ["out"] }}
         [[step]]
         id = "edit"
         plugin = {plugin}
-        params = {{ action = "work", iterations = 10, files = ["out/c.txt"], append = "out/seed.txt", delete = "out/b.txt" }}
+        params = {{ iterations = 10, files = ["out/c.txt"], append = "out/seed.txt", delete = "out/b.txt" }}
         grants = {{ write = ["out"] }}
         "#,
-        plugin = quoted(HOSTILE_PLUGIN)
+        plugin = quoted(WORK)
     ));
     let (run, report) = env.run_json(&pipeline);
     assert_eq!(run.code(), 0, "{run}");

@@ -1,10 +1,19 @@
 //! Guests that misbehave: each ends its own step with an error naming the cause, and the
 //! host exits cleanly with code 1. Guests that try to reach what they were not granted fail.
 
-use crate::util::{Env, HOSTILE_PLUGIN, LINE_COUNT_COMMAND, quoted, step};
+use crate::guests::{
+    ALLOC, BUSY_LOOP, ENV, FAIL, HARD_LINK, LINE_COUNT_COMMAND, READ, RENAME, SLEEP, SYMLINK, TRAP,
+    TRUNCATE, WRITE,
+};
+use crate::util::{Env, quoted, step};
 
-/// Runs the hostile plugin once with `params` and `grants` (TOML inline tables).
-fn hostile(env: &Env, params: &str, grants: &str) -> (crate::util::Run, serde_json::Value) {
+/// Runs the test guest `plugin` once with `params` and `grants` (TOML inline tables).
+fn hostile(
+    env: &Env,
+    plugin: &str,
+    params: &str,
+    grants: &str,
+) -> (crate::util::Run, serde_json::Value) {
     let pipeline = env.pipeline(&format!(
         r#"
         name = "hostile"
@@ -14,13 +23,13 @@ fn hostile(env: &Env, params: &str, grants: &str) -> (crate::util::Run, serde_js
         params = {params}
         grants = {grants}
         "#,
-        plugin = quoted(HOSTILE_PLUGIN),
+        plugin = quoted(plugin),
     ));
     env.run_json(&pipeline)
 }
 
-fn failed_with(env: &Env, params: &str, grants: &str) -> String {
-    let (run, report) = hostile(env, params, grants);
+fn failed_with(env: &Env, plugin: &str, params: &str, grants: &str) -> String {
+    let (run, report) = hostile(env, plugin, params, grants);
     assert_eq!(run.code(), 1, "{run}");
     assert_eq!(report["status"], "failed");
     let guest = step(&report, "guest");
@@ -34,7 +43,7 @@ fn failed_with(env: &Env, params: &str, grants: &str) -> String {
 #[test]
 fn a_trapping_plugin_fails_its_step_naming_the_panic() {
     let env = Env::new();
-    let error = failed_with(&env, r#"{ action = "trap" }"#, "{}");
+    let error = failed_with(&env, TRAP, "{}", "{}");
     assert!(error.starts_with("guest trapped:"), "{error}");
     assert!(
         error.contains("panicked at") && error.contains("asked to trap"),
@@ -45,7 +54,7 @@ fn a_trapping_plugin_fails_its_step_naming_the_panic() {
 #[test]
 fn a_looping_plugin_is_stopped_at_its_timeout() {
     let env = Env::new();
-    let error = failed_with(&env, r#"{ action = "loop" }"#, r#"{ timeout = "1s" }"#);
+    let error = failed_with(&env, BUSY_LOOP, "{}", r#"{ timeout = "1s" }"#);
     assert_eq!(error, "step exceeded its timeout of 1s");
 }
 
@@ -53,7 +62,7 @@ fn a_looping_plugin_is_stopped_at_its_timeout() {
 fn a_plugin_waiting_in_a_host_call_is_stopped_at_its_timeout() {
     let env = Env::new();
     let started = std::time::Instant::now();
-    let error = failed_with(&env, r#"{ action = "sleep" }"#, r#"{ timeout = "1s" }"#);
+    let error = failed_with(&env, SLEEP, "{}", r#"{ timeout = "1s" }"#);
     assert_eq!(error, "step exceeded its timeout of 1s");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(30),
@@ -64,7 +73,7 @@ fn a_plugin_waiting_in_a_host_call_is_stopped_at_its_timeout() {
 #[test]
 fn a_plugin_allocating_past_its_memory_cap_fails_naming_the_cap() {
     let env = Env::new();
-    let error = failed_with(&env, r#"{ action = "alloc" }"#, r#"{ memory = "32MiB" }"#);
+    let error = failed_with(&env, ALLOC, "{}", r#"{ memory = "32MiB" }"#);
     assert!(
         error.starts_with("step exceeded its memory limit of 32MiB"),
         "{error}"
@@ -74,7 +83,7 @@ fn a_plugin_allocating_past_its_memory_cap_fails_naming_the_cap() {
 #[test]
 fn a_plugin_returning_an_error_fails_with_its_message() {
     let env = Env::new();
-    let error = failed_with(&env, r#"{ action = "fail" }"#, "{}");
+    let error = failed_with(&env, FAIL, "{}", "{}");
     assert_eq!(error, "plugin failed: asked to fail");
 }
 
@@ -86,11 +95,7 @@ fn a_guest_cannot_read_outside_its_grants() {
     env.file("ungranted/private.txt", "PRIVATE-CONTENT");
     let grants = r#"{ read = ["granted"] }"#;
 
-    let (run, report) = hostile(
-        &env,
-        r#"{ action = "read", path = "granted/ok.txt" }"#,
-        grants,
-    );
+    let (run, report) = hostile(&env, READ, r#"{ path = "granted/ok.txt" }"#, grants);
     assert_eq!(run.code(), 0, "{run}");
     assert_eq!(step(&report, "guest")["data"], "fine");
 
@@ -100,8 +105,8 @@ fn a_guest_cannot_read_outside_its_grants() {
         "ungranted/private.txt",
         "/etc/passwd",
     ] {
-        let params = format!(r#"{{ action = "read", path = "{path}" }}"#);
-        let error = failed_with(&env, &params, grants);
+        let params = format!(r#"{{ path = "{path}" }}"#);
+        let error = failed_with(&env, READ, &params, grants);
         assert!(
             error.starts_with(&format!("plugin failed: read {path}:")),
             "{path}: {error}"
@@ -126,7 +131,8 @@ fn a_symlink_inside_a_grant_does_not_lead_out_of_it() {
     .expect("symlink");
     let error = failed_with(
         &env,
-        r#"{ action = "read", path = "granted/link" }"#,
+        READ,
+        r#"{ path = "granted/link" }"#,
         r#"{ read = ["granted"] }"#,
     );
     assert!(
@@ -143,7 +149,8 @@ fn a_guest_cannot_write_to_a_read_only_grant() {
 
     let error = failed_with(
         &env,
-        r#"{ action = "write", path = "data/keep.txt", text = "overwritten" }"#,
+        WRITE,
+        r#"{ path = "data/keep.txt", text = "overwritten" }"#,
         grants,
     );
     assert!(
@@ -152,7 +159,8 @@ fn a_guest_cannot_write_to_a_read_only_grant() {
     );
     let error = failed_with(
         &env,
-        r#"{ action = "write", path = "data/new.txt", text = "x" }"#,
+        WRITE,
+        r#"{ path = "data/new.txt", text = "x" }"#,
         grants,
     );
     assert!(
@@ -167,7 +175,8 @@ fn a_guest_cannot_write_to_a_read_only_grant() {
 
     let (run, _) = hostile(
         &env,
-        r#"{ action = "write", path = "out/new.txt", text = "allowed" }"#,
+        WRITE,
+        r#"{ path = "out/new.txt", text = "allowed" }"#,
         grants,
     );
     assert_eq!(run.code(), 0, "{run}");
@@ -188,10 +197,10 @@ fn a_guest_sees_only_the_environment_variables_it_was_granted() {
             [[step]]
             id = "guest"
             plugin = {plugin}
-            params = {{ action = "env", name = "{name}" }}
+            params = {{ name = "{name}" }}
             grants = {grants}
             "#,
-            plugin = quoted(HOSTILE_PLUGIN),
+            plugin = quoted(ENV),
         ))
     };
     let run = |name: &str| {
@@ -264,7 +273,7 @@ fn garbage_bytes_and_core_modules_are_refused_before_anything_runs() {
     env.file("garbage.wasm", "\0asm this is not a component");
     std::fs::write(env.workspace().join("module.wasm"), b"\0asm\x01\0\0\0").expect("core module");
     std::fs::write(env.workspace().join("empty.wasm"), b"").expect("empty file");
-    let whole = std::fs::read(HOSTILE_PLUGIN).expect("guest");
+    let whole = std::fs::read(TRAP).expect("guest");
     std::fs::write(
         env.workspace().join("truncated.wasm"),
         &whole[..whole.len() / 2],
@@ -327,10 +336,9 @@ mod advisories {
     fn a_symlink_with_a_trailing_slash_does_not_lead_out_rustsec_2026_0269() {
         let env = setup();
         for target in ["../../..", "../../../", "/", "../../../../../.."] {
-            let params = format!(
-                r#"{{ action = "symlink", path = "rw/link", text = "{target}", name = "secret.txt" }}"#
-            );
-            let error = failed_with(&env, &params, GRANTS);
+            let params =
+                format!(r#"{{ path = "rw/link", text = "{target}", name = "secret.txt" }}"#);
+            let error = failed_with(&env, SYMLINK, &params, GRANTS);
             assert!(error.starts_with("plugin failed:"), "{target}: {error}");
             assert!(!error.contains("top secret"), "{error}");
         }
@@ -341,14 +349,23 @@ mod advisories {
     fn hard_links_and_renames_across_a_read_only_grant_fail_rustsec_2026_0188() {
         let env = setup();
         env.file("rw/mine.txt", "mine");
-        for params in [
-            r#"{ action = "hard-link", path = "ro/keep.txt", text = "rw/keep.txt" }"#,
-            r#"{ action = "rename", path = "ro/keep.txt", text = "rw/keep.txt" }"#,
-            r#"{ action = "rename", path = "rw/mine.txt", text = "ro/mine.txt" }"#,
-            r#"{ action = "hard-link", path = "rw/mine.txt", text = "ro/mine.txt" }"#,
+        for (plugin, params) in [
+            (
+                HARD_LINK,
+                r#"{ path = "ro/keep.txt", text = "rw/keep.txt" }"#,
+            ),
+            (RENAME, r#"{ path = "ro/keep.txt", text = "rw/keep.txt" }"#),
+            (RENAME, r#"{ path = "rw/mine.txt", text = "ro/mine.txt" }"#),
+            (
+                HARD_LINK,
+                r#"{ path = "rw/mine.txt", text = "ro/mine.txt" }"#,
+            ),
         ] {
-            let error = failed_with(&env, params, GRANTS);
-            assert!(error.starts_with("plugin failed:"), "{params}: {error}");
+            let error = failed_with(&env, plugin, params, GRANTS);
+            assert!(
+                error.starts_with("plugin failed:"),
+                "{plugin} {params}: {error}"
+            );
         }
         unchanged(&env);
         assert!(!env.workspace().join("ro/mine.txt").exists());
@@ -357,11 +374,7 @@ mod advisories {
     #[test]
     fn truncating_a_read_only_file_fails_rustsec_2026_0149() {
         let env = setup();
-        let error = failed_with(
-            &env,
-            r#"{ action = "truncate", path = "ro/keep.txt" }"#,
-            GRANTS,
-        );
+        let error = failed_with(&env, TRUNCATE, r#"{ path = "ro/keep.txt" }"#, GRANTS);
         assert!(
             error.starts_with("plugin failed: truncate ro/keep.txt:"),
             "{error}"

@@ -1,18 +1,28 @@
 //! Limits and deterministic mode: each limit hit ends the step with an error naming the
 //! limit and its value; virtual clocks and seeded randomness make a step reproducible.
 
-use crate::util::{Env, HOSTILE_PLUGIN, quoted, step};
+use crate::guests::{
+    ALLOC, BUSY_LOOP, ENTROPY, FLOOD_LOGS, FLOOD_STDOUT, HUGE_DATA, NOOP, OPEN_MANY, RECURSE, WORK,
+    WRITE_BIG,
+};
+use crate::util::{Env, quoted, step};
 
-fn run_one(env: &Env, params: &str, grants: &str) -> (crate::util::Run, serde_json::Value) {
+/// Runs the test guest `plugin` once with `params` and `grants` (TOML inline tables).
+fn run_one(
+    env: &Env,
+    plugin: &str,
+    params: &str,
+    grants: &str,
+) -> (crate::util::Run, serde_json::Value) {
     let pipeline = env.pipeline(&format!(
         "name = \"limits\"\n[[step]]\nid = \"guest\"\nplugin = {}\nparams = {params}\ngrants = {grants}\n",
-        quoted(HOSTILE_PLUGIN)
+        quoted(plugin)
     ));
     env.run_json(&pipeline)
 }
 
-fn error_of(env: &Env, params: &str, grants: &str) -> String {
-    let (run, report) = run_one(env, params, grants);
+fn error_of(env: &Env, plugin: &str, params: &str, grants: &str) -> String {
+    let (run, report) = run_one(env, plugin, params, grants);
     assert_eq!(run.code(), 1, "{run}");
     step(&report, "guest")["error"]
         .as_str()
@@ -24,7 +34,7 @@ fn error_of(env: &Env, params: &str, grants: &str) -> String {
 fn a_step_is_reproducible_in_deterministic_mode_and_not_with_real_clocks() {
     let env = Env::new();
     let data = |grants: &str| {
-        let (run, report) = run_one(&env, r#"{ action = "entropy" }"#, grants);
+        let (run, report) = run_one(&env, ENTROPY, "{}", grants);
         assert_eq!(run.code(), 0, "{run}");
         step(&report, "guest")["data"].clone()
     };
@@ -62,7 +72,7 @@ fn a_step_is_reproducible_in_deterministic_mode_and_not_with_real_clocks() {
 fn fuel_stops_a_runaway_guest() {
     let env = Env::new();
     assert_eq!(
-        error_of(&env, r#"{ action = "loop" }"#, "{ fuel = 1000000 }"),
+        error_of(&env, BUSY_LOOP, "{}", "{ fuel = 1000000 }"),
         "step exceeded its fuel limit of 1000000"
     );
 }
@@ -72,7 +82,8 @@ fn the_write_quota_stops_a_guest_filling_its_grant() {
     let env = Env::new();
     let error = error_of(
         &env,
-        r#"{ action = "write-big", path = "out/big.bin", iterations = 64 }"#,
+        WRITE_BIG,
+        r#"{ path = "out/big.bin", iterations = 64 }"#,
         r#"{ write = ["out"], write_quota = "4MiB" }"#,
     );
     assert!(
@@ -89,11 +100,7 @@ fn the_write_quota_stops_a_guest_filling_its_grant() {
 fn a_flood_of_logs_is_stopped_at_the_log_limit() {
     let env = Env::new();
     assert_eq!(
-        error_of(
-            &env,
-            r#"{ action = "flood-logs" }"#,
-            r#"{ logs = "64KiB" }"#
-        ),
+        error_of(&env, FLOOD_LOGS, "{}", r#"{ logs = "64KiB" }"#),
         "step exceeded its log limit of 64KiB"
     );
 }
@@ -101,11 +108,7 @@ fn a_flood_of_logs_is_stopped_at_the_log_limit() {
 #[test]
 fn a_flood_of_stdout_is_stopped_at_the_output_limit() {
     let env = Env::new();
-    let (run, report) = run_one(
-        &env,
-        r#"{ action = "flood-stdout" }"#,
-        r#"{ output = "64KiB" }"#,
-    );
+    let (run, report) = run_one(&env, FLOOD_STDOUT, "{}", r#"{ output = "64KiB" }"#);
     assert_eq!(run.code(), 1, "{run}");
     assert_eq!(
         step(&report, "guest")["error"],
@@ -125,7 +128,8 @@ fn huge_output_data_is_refused_at_the_data_limit() {
     let env = Env::new();
     let error = error_of(
         &env,
-        r#"{ action = "huge-data", iterations = 2000000 }"#,
+        HUGE_DATA,
+        r#"{ iterations = 2000000 }"#,
         r#"{ data = "1MiB" }"#,
     );
     assert!(
@@ -137,7 +141,7 @@ fn huge_output_data_is_refused_at_the_data_limit() {
 #[test]
 fn deep_recursion_traps_without_harming_the_host() {
     let env = Env::new();
-    let error = error_of(&env, r#"{ action = "recurse" }"#, "{}");
+    let error = error_of(&env, RECURSE, "{}", "{}");
     // Rust guests keep their stack in linear memory: overflowing it traps one way or another.
     assert!(error.starts_with("guest trapped:"), "{error}");
 }
@@ -147,8 +151,9 @@ fn a_memory_bomb_does_not_disturb_another_task() {
     let env = Env::new();
     let other = Env::new();
     let calm = other.pipeline(&format!(
-        "name = \"calm\"\n[[step]]\nid = \"a\"\nplugin = {0}\nparams = {{ action = \"work\", iterations = 2000000 }}\n[[step]]\nid = \"b\"\nplugin = {0}\nparams = {{ action = \"noop\" }}\n",
-        quoted(HOSTILE_PLUGIN)
+        "name = \"calm\"\n[[step]]\nid = \"a\"\nplugin = {}\nparams = {{ iterations = 2000000 }}\n[[step]]\nid = \"b\"\nplugin = {}\n",
+        quoted(WORK),
+        quoted(NOOP)
     ));
     let calm_run = other
         .command(&[
@@ -161,7 +166,7 @@ fn a_memory_bomb_does_not_disturb_another_task() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let error = error_of(&env, r#"{ action = "alloc" }"#, r#"{ memory = "64MiB" }"#);
+    let error = error_of(&env, ALLOC, "{}", r#"{ memory = "64MiB" }"#);
     assert!(
         error.starts_with("step exceeded its memory limit of 64MiB"),
         "{error}"
@@ -175,7 +180,7 @@ fn limits_in_a_pipeline_are_checked() {
     let env = Env::new();
     let pipeline = env.pipeline(&format!(
         "name = \"x\"\n[[step]]\nid = \"a\"\nplugin = {}\ngrants = {{ memory = \"8GiB\" }}\n",
-        quoted(HOSTILE_PLUGIN)
+        quoted(NOOP)
     ));
     let run = env.run(&["run", &pipeline.display().to_string()]);
     assert_eq!(run.code(), 2, "{run}");
@@ -186,7 +191,7 @@ fn limits_in_a_pipeline_are_checked() {
     );
     let pipeline = env.pipeline(&format!(
         "name = \"x\"\n[[step]]\nid = \"a\"\nplugin = {}\ngrants = {{ clocks = \"fast\" }}\n",
-        quoted(HOSTILE_PLUGIN)
+        quoted(NOOP)
     ));
     let run = env.run(&["run", &pipeline.display().to_string()]);
     assert!(
@@ -202,7 +207,8 @@ fn holding_too_many_handles_is_stopped_at_the_handle_limit() {
     env.file("f.txt", "x");
     let error = error_of(
         &env,
-        r#"{ action = "open-many", path = "f.txt" }"#,
+        OPEN_MANY,
+        r#"{ path = "f.txt" }"#,
         r#"{ read = ["."], handles = 100 }"#,
     );
     assert_eq!(

@@ -6,6 +6,22 @@
 
 mod util;
 
+/// The compiled test guests, one constant per guest (`TRAP`, `LINE_COUNT_COMMAND`...). Dead
+/// code is denied here: a guest no test runs fails this build.
+mod guests {
+    #![deny(dead_code)]
+
+    /// Declares a guest's path, `$name`. A macro of this crate, because the dead-code lint
+    /// says nothing of items that another crate's macro defines on its own.
+    macro_rules! declare {
+        ($name:ident, $path:literal) => {
+            pub(crate) const $name: &str = $path;
+        };
+    }
+
+    nightshift_bundled::foreach_test_guest!(declare);
+}
+
 mod authors;
 mod cache;
 mod durability;

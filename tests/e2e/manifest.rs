@@ -1,7 +1,8 @@
 //! Broken pipelines: exit code 2 and an error naming the file, the step and the field;
 //! nothing runs.
 
-use crate::util::{Env, HOSTILE_PLUGIN, quoted};
+use crate::guests::OK;
+use crate::util::{Env, quoted};
 
 fn refused(env: &Env, toml: &str) -> String {
     let pipeline = env.pipeline(toml);
@@ -18,8 +19,8 @@ fn refused(env: &Env, toml: &str) -> String {
 
 fn with_step(step: &str) -> String {
     format!(
-        "name = \"broken\"\n[[step]]\nid = \"ok\"\nplugin = {}\nparams = {{ action = \"ok\" }}\n[[step]]\n{step}\n",
-        quoted(HOSTILE_PLUGIN)
+        "name = \"broken\"\n[[step]]\nid = \"ok\"\nplugin = {}\n[[step]]\n{step}\n",
+        quoted(OK)
     )
 }
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::util::{Env, HOSTILE_PLUGIN, quoted};
+use crate::guests::{NAP, NOOP};
+use crate::util::{Env, quoted};
 
 /// The Python interpreter with the `mcp` package: `NIGHTSHIFT_TEST_MCP_PYTHON`, else `python3`.
 fn python_with_mcp() -> Option<PathBuf> {
@@ -57,10 +58,10 @@ name = "long"
 [[step]]
 id = "nap"
 plugin = {}
-params = {{ action = "nap", iterations = 60000, path = "out/partial.txt", text = "half" }}
+params = {{ iterations = 60000, path = "out/partial.txt", text = "half" }}
 grants = {{ write = ["out"], clocks = "real", timeout = "60s" }}
 "#,
-            quoted(HOSTILE_PLUGIN)
+            quoted(NAP)
         ),
     );
     write(
@@ -71,10 +72,9 @@ name = "greedy"
 [[step]]
 id = "grab"
 plugin = {}
-params = {{ action = "noop" }}
 grants = {{ write = ["secrets"], network = ["api.example.com"], timeout = "30s" }}
 "#,
-            quoted(HOSTILE_PLUGIN)
+            quoted(NOOP)
         ),
     );
     let policy = env.outside().join("policy.toml");

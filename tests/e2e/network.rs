@@ -7,7 +7,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::util::{Env, HOSTILE_PLUGIN, quoted, step};
+use crate::guests::{HTTP, TCP};
+use crate::util::{Env, quoted, step};
 
 /// A tiny HTTP server on loopback that answers `hello` and counts its connections.
 fn server() -> (String, Arc<AtomicUsize>) {
@@ -29,15 +30,16 @@ fn server() -> (String, Arc<AtomicUsize>) {
     (address, hits)
 }
 
+/// Runs the test guest `plugin` (`HTTP` or `TCP`) once against `target`.
 fn run(
     env: &Env,
-    action: &str,
+    plugin: &str,
     target: &str,
     grants: &str,
 ) -> (crate::util::Run, serde_json::Value) {
     let pipeline = env.pipeline(&format!(
-        "name = \"net\"\n[[step]]\nid = \"guest\"\nplugin = {}\nparams = {{ action = \"{action}\", path = \"{target}\" }}\ngrants = {grants}\n",
-        quoted(HOSTILE_PLUGIN)
+        "name = \"net\"\n[[step]]\nid = \"guest\"\nplugin = {}\nparams = {{ path = \"{target}\" }}\ngrants = {grants}\n",
+        quoted(plugin)
     ));
     env.run_json(&pipeline)
 }
@@ -50,7 +52,7 @@ fn http_reaches_a_granted_host_and_nothing_else() {
 
     let (ok, report) = run(
         &env,
-        "http",
+        HTTP,
         &granted,
         &format!("{{ network = [\"{granted}\"] }}"),
     );
@@ -60,7 +62,7 @@ fn http_reaches_a_granted_host_and_nothing_else() {
 
     let (denied, report) = run(
         &env,
-        "http",
+        HTTP,
         &other,
         &format!("{{ network = [\"{granted}\"] }}"),
     );
@@ -96,9 +98,9 @@ fn http_reaches_a_granted_host_and_nothing_else() {
 fn without_a_grant_there_is_no_network_at_all() {
     let env = Env::new();
     let (address, hits) = server();
-    let (http, _) = run(&env, "http", &address, "{}");
+    let (http, _) = run(&env, HTTP, &address, "{}");
     assert_eq!(http.code(), 1, "{http}");
-    let (tcp, report) = run(&env, "tcp", &address, "{}");
+    let (tcp, report) = run(&env, TCP, &address, "{}");
     assert_eq!(tcp.code(), 1, "{tcp}");
     assert!(
         step(&report, "guest")["error"]
@@ -121,7 +123,7 @@ fn tcp_connects_only_to_a_granted_address() {
     let (address, hits) = server();
     let (ok, _) = run(
         &env,
-        "tcp",
+        TCP,
         &address,
         &format!("{{ network = [\"{address}\"] }}"),
     );

@@ -1,6 +1,7 @@
 //! Pipelines that should succeed, and what `run`, `status` and `logs` say about them.
 
-use crate::util::{Env, HOSTILE_PLUGIN, LINE_COUNT_COMMAND, quoted, step};
+use crate::guests::{LINE_COUNT_COMMAND, OK};
+use crate::util::{Env, quoted, step};
 
 #[test]
 fn the_example_audits_a_workspace_and_writes_a_brief() {
@@ -49,7 +50,6 @@ fn a_plugin_step_and_a_command_step_run_in_one_pipeline() {
         [[step]]
         id = "first"
         plugin = {plugin}
-        params = {{ action = "ok" }}
         [[step]]
         id = "count"
         command = {command}
@@ -58,9 +58,8 @@ fn a_plugin_step_and_a_command_step_run_in_one_pipeline() {
         [[step]]
         id = "echo"
         plugin = {plugin}
-        params = {{ action = "ok" }}
         "#,
-        plugin = quoted(HOSTILE_PLUGIN),
+        plugin = quoted(OK),
         command = quoted(LINE_COUNT_COMMAND)
     ));
     let (run, report) = env.run_json(&pipeline);
@@ -115,9 +114,8 @@ fn a_failing_command_fails_its_step_skips_the_rest_and_exits_1() {
         [[step]]
         id = "after"
         plugin = {plugin}
-        params = {{ action = "ok" }}
         "#,
-        plugin = quoted(HOSTILE_PLUGIN),
+        plugin = quoted(OK),
         command = quoted(LINE_COUNT_COMMAND)
     ));
     let (run, report) = env.run_json(&pipeline);

@@ -1,7 +1,8 @@
 //! Plugins declare what they need; steps grant what they allow; a plugin gets exactly what
 //! it requested and was granted. `plugin inspect`, `plugin add`, `plugin list`.
 
-use crate::util::{Env, HOSTILE_PLUGIN, built_component};
+use crate::guests::NOOP;
+use crate::util::{Env, built_component};
 
 #[test]
 fn inspect_shows_each_bundled_plugin_with_its_requests_and_interface() {
@@ -77,18 +78,18 @@ fn a_grant_the_plugin_did_not_request_is_not_given() {
 #[test]
 fn an_added_plugin_is_listed_and_runs_by_name() {
     let env = Env::new();
-    let add = env.run(&["plugin", "add", HOSTILE_PLUGIN, "--name", "misbehave"]);
+    let add = env.run(&["plugin", "add", NOOP, "--name", "misbehave"]);
     assert_eq!(add.code(), 0, "{add}");
     assert!(add.stdout().contains("as `misbehave`"), "{add}");
     let list = env.run(&["plugin", "list"]);
     assert!(list.stdout().contains("misbehave"), "{list}");
     assert!(list.stdout().contains("installed"), "{list}");
     assert!(list.stdout().contains("file-stats"), "{list}");
-    let pipeline = env.pipeline("name = \"x\"\n[[step]]\nid = \"a\"\nplugin = \"misbehave\"\nparams = { action = \"noop\" }\n");
+    let pipeline = env.pipeline("name = \"x\"\n[[step]]\nid = \"a\"\nplugin = \"misbehave\"\n");
     let (run, _) = env.run_json(&pipeline);
     assert_eq!(run.code(), 0, "{run}");
 
-    let bad = env.run(&["plugin", "add", HOSTILE_PLUGIN, "--name", "../escape"]);
+    let bad = env.run(&["plugin", "add", NOOP, "--name", "../escape"]);
     assert_eq!(bad.code(), 2, "{bad}");
     assert!(bad.stderr().contains("is not a plugin name"), "{bad}");
 }

@@ -6,10 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Env, HOSTILE_PLUGIN, quoted};
+use crate::guests::{APPEND, FAIL, FLAKY, NAP, NOOP, WRITE};
+use crate::util::{Env, quoted};
 
 /// A one-step pipeline running the test guest with `params`, writing to `out/`.
-pub(crate) fn guest_pipeline(env: &Env, file: &str, params: &str, extra: &str) -> PathBuf {
+/// A pipeline of one step, the test guest `plugin` with `params`, then `extra` lines.
+pub(crate) fn guest_pipeline(
+    env: &Env,
+    file: &str,
+    plugin: &str,
+    params: &str,
+    extra: &str,
+) -> PathBuf {
     env.file(
         file,
         &format!(
@@ -24,7 +32,7 @@ params = {params}
 grants = {{ write = ["out"], clocks = "real" }}
 {extra}
 "#,
-            quoted(HOSTILE_PLUGIN)
+            quoted(plugin)
         ),
     )
 }
@@ -111,7 +119,8 @@ pub(crate) fn append_pipeline(env: &Env) -> PathBuf {
     guest_pipeline(
         env,
         "append.toml",
-        r#"{ action = "append", path = "out/lines.txt", text = "${line}" }"#,
+        APPEND,
+        r#"{ path = "out/lines.txt", text = "${line}" }"#,
         "",
     )
 }
@@ -231,7 +240,8 @@ fn a_flaky_plugin_succeeds_on_its_third_attempt_with_backoff_in_the_events() {
     let pipeline = guest_pipeline(
         &env,
         "flaky.toml",
-        r#"{ action = "flaky", iterations = 3 }"#,
+        FLAKY,
+        r#"{ iterations = 3 }"#,
         "retries = 2\nretry_backoff = \"100ms\"",
     );
     let task = submit(&env, &pipeline, &[]);
@@ -273,7 +283,8 @@ fn a_fatal_error_is_not_retried() {
     let pipeline = guest_pipeline(
         &env,
         "fatal.toml",
-        r#"{ action = "fail" }"#,
+        FAIL,
+        "{}",
         "retries = 3\nretry_backoff = \"10ms\"",
     );
     let task = submit(&env, &pipeline, &[]);
@@ -294,7 +305,8 @@ fn a_cancelled_running_task_stops_at_its_next_check_and_changes_nothing() {
     let pipeline = guest_pipeline(
         &env,
         "long.toml",
-        r#"{ action = "nap", iterations = 60000, path = "out/partial.txt", text = "half done" }"#,
+        NAP,
+        r#"{ iterations = 60000, path = "out/partial.txt", text = "half done" }"#,
         "",
     );
     let task = submit(&env, &pipeline, &[]);
@@ -317,7 +329,7 @@ fn a_cancelled_running_task_stops_at_its_next_check_and_changes_nothing() {
 
 fn a_queued_task_cancelled_never_starts_and_an_idempotency_key_queues_once() {
     let env = Env::new();
-    let pipeline = guest_pipeline(&env, "noop.toml", r#"{ action = "noop" }"#, "");
+    let pipeline = guest_pipeline(&env, "noop.toml", NOOP, "{}", "");
     let first = submit(&env, &pipeline, &["--idempotency-key", "nightly-1"]);
     let again = env.run(&[
         "submit",
@@ -359,16 +371,17 @@ fn sigterm_lets_the_running_step_finish_and_the_next_worker_resumes_the_rest() {
 name = "two"
 [[step]]
 id = "first"
-plugin = {plugin}
-params = {{ action = "nap", iterations = 1500, path = "out/first.txt", text = "first" }}
+plugin = {nap}
+params = {{ iterations = 1500, path = "out/first.txt", text = "first" }}
 grants = {{ write = ["out"], clocks = "real" }}
 [[step]]
 id = "second"
-plugin = {plugin}
-params = {{ action = "write", path = "out/second.txt", text = "second" }}
+plugin = {write}
+params = {{ path = "out/second.txt", text = "second" }}
 grants = {{ write = ["out"] }}
 "#,
-            plugin = quoted(HOSTILE_PLUGIN)
+            nap = quoted(NAP),
+            write = quoted(WRITE)
         ),
     );
     let task = submit(&env, &pipeline, &[]);
@@ -404,7 +417,8 @@ fn a_worker_paused_past_its_lease_has_its_late_commit_refused() {
     let pipeline = guest_pipeline(
         &env,
         "slow.toml",
-        r#"{ action = "nap", iterations = 1500, path = "out/result.txt", text = "done" }"#,
+        NAP,
+        r#"{ iterations = 1500, path = "out/result.txt", text = "done" }"#,
         "",
     );
     let task = submit(&env, &pipeline, &[]);
@@ -450,7 +464,8 @@ fn gc_exports_the_evidence_of_finished_tasks_then_prunes_them_and_leaves_queued_
     let pipeline = guest_pipeline(
         &env,
         "w.toml",
-        r#"{ action = "write", path = "out/a.txt", text = "a" }"#,
+        WRITE,
+        r#"{ path = "out/a.txt", text = "a" }"#,
         "",
     );
     let finished = submit(&env, &pipeline, &[]);
@@ -507,12 +522,7 @@ fn gc_exports_the_evidence_of_finished_tasks_then_prunes_them_and_leaves_queued_
 
 fn status_shows_a_running_task_with_its_progress_and_logs_follow_ends_with_the_task() {
     let env = Env::new();
-    let pipeline = guest_pipeline(
-        &env,
-        "nap.toml",
-        r#"{ action = "nap", iterations = 2000 }"#,
-        "",
-    );
+    let pipeline = guest_pipeline(&env, "nap.toml", NAP, r#"{ iterations = 2000 }"#, "");
     let task = submit(&env, &pipeline, &[]);
     let follow = env
         .command(&["logs", &task, "--follow"])
@@ -557,7 +567,8 @@ fn put_back_with_an_open_attempt(env: &Env) -> String {
     let pipeline = guest_pipeline(
         env,
         "long.toml",
-        r#"{ action = "nap", iterations = 60000, path = "out/partial.txt", text = "half" }"#,
+        NAP,
+        r#"{ iterations = 60000, path = "out/partial.txt", text = "half" }"#,
         "",
     );
     let task = submit(env, &pipeline, &[]);
@@ -708,7 +719,7 @@ fn a_worker_whose_stderr_is_closed_stops_on_sigterm_without_spinning() {
     // when it stops.
     for extra in [&["--json"][..], &[]] {
         let env = Env::new();
-        let pipeline = guest_pipeline(&env, "noop.toml", r#"{ action = "noop" }"#, "");
+        let pipeline = guest_pipeline(&env, "noop.toml", NOOP, "{}", "");
         let task = submit(&env, &pipeline, &[]);
         // A pipe whose reading end is closed before the worker starts: every write to
         // stderr fails with EPIPE.

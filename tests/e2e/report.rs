@@ -5,14 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::util::{Env, HOSTILE_PLUGIN, quoted};
+use crate::guests::{NOOP, WORK};
+use crate::util::{Env, quoted};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/golden");
 
 /// Replaces what differs between runs (ids, digests, times, paths) by placeholders.
 fn normalize(text: &str, env: &Env) -> String {
     let mut text = text.replace(&env.outside().display().to_string(), "<tmp>");
-    text = text.replace(HOSTILE_PLUGIN, "<guest>");
+    for guest in [NOOP, WORK] {
+        text = text.replace(guest, "<guest>");
+    }
     let mut out = String::with_capacity(text.len());
     let bytes: Vec<char> = text.chars().collect();
     let mut i = 0;
@@ -174,7 +177,7 @@ fn a_succeeded_task_reports_changes_checks_and_artifacts() {
         [[step]]
         id = "write"
         plugin = {plugin}
-        params = {{ action = "work", iterations = 10, files = ["out/a.txt"] }}
+        params = {{ iterations = 10, files = ["out/a.txt"] }}
         grants = {{ write = ["out"] }}
         [[step]]
         id = "links"
@@ -183,7 +186,7 @@ fn a_succeeded_task_reports_changes_checks_and_artifacts() {
         params = {{ paths = ["docs"] }}
         grants = {{ read = ["docs"] }}
         "#,
-        plugin = quoted(HOSTILE_PLUGIN)
+        plugin = quoted(WORK)
     ));
     let run = env.run(&["run", &pipeline.display().to_string(), "--json"]);
     assert_eq!(run.code(), 0, "{run}");
@@ -238,9 +241,8 @@ fn a_failed_check_fails_the_task_and_names_what_was_left_unverified() {
         [[step]]
         id = "after"
         plugin = {plugin}
-        params = {{ action = "noop" }}
         "#,
-        plugin = quoted(HOSTILE_PLUGIN)
+        plugin = quoted(NOOP)
     ));
     let run = env.run(&["run", &pipeline.display().to_string(), "--json"]);
     assert_eq!(run.code(), 1, "{run}");
@@ -280,14 +282,14 @@ fn a_cancelled_task_stops_at_its_next_check_and_changes_nothing() {
         [[step]]
         id = "spin"
         plugin = {plugin}
-        params = {{ action = "work", iterations = 1000000000000, files = ["out/never.txt"] }}
+        params = {{ iterations = 1000000000000, files = ["out/never.txt"] }}
         grants = {{ write = ["out"], timeout = "5m" }}
         [[step]]
         id = "after"
-        plugin = {plugin}
-        params = {{ action = "noop" }}
+        plugin = {after}
         "#,
-        plugin = quoted(HOSTILE_PLUGIN)
+        plugin = quoted(WORK),
+        after = quoted(NOOP)
     ));
     let mut child = env
         .command(&["run", &pipeline.display().to_string(), "--json"])
@@ -339,8 +341,8 @@ fn wait_for_running_step(env: &Env, step: &str) -> String {
 fn the_report_is_stored_and_signed_when_the_task_ends() {
     let env = Env::new();
     let pipeline = env.pipeline(&format!(
-        "name = \"x\"\n[[step]]\nid = \"a\"\nplugin = {}\nparams = {{ action = \"noop\" }}\n",
-        quoted(HOSTILE_PLUGIN)
+        "name = \"x\"\n[[step]]\nid = \"a\"\nplugin = {}\n",
+        quoted(NOOP)
     ));
     let run = env.run(&["run", &pipeline.display().to_string(), "--json"]);
     assert_eq!(run.code(), 0, "{run}");

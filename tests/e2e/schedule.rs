@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::guests::NOOP;
 use crate::queue::{guest_pipeline, scalar, signal, spawn_worker};
 use crate::util::Env;
 
@@ -15,7 +16,7 @@ fn now_ms() -> i64 {
 
 fn a_seconds_schedule_fires_once_per_due_instant_with_two_workers_up() {
     let env = Env::new();
-    let pipeline = guest_pipeline(&env, "tick.toml", r#"{ action = "noop" }"#, "");
+    let pipeline = guest_pipeline(&env, "tick.toml", NOOP, "{}", "");
     let added_at = now_ms();
     let add = env.run(&[
         "schedule",
@@ -69,7 +70,7 @@ fn a_seconds_schedule_fires_once_per_due_instant_with_two_workers_up() {
 
 fn runs_missed_while_no_worker_was_up_are_caveats_and_only_the_latest_starts() {
     let env = Env::new();
-    let pipeline = guest_pipeline(&env, "every.toml", r#"{ action = "noop" }"#, "");
+    let pipeline = guest_pipeline(&env, "every.toml", NOOP, "{}", "");
     let add = env.run(&[
         "schedule",
         "add",
@@ -121,7 +122,7 @@ fn runs_missed_while_no_worker_was_up_are_caveats_and_only_the_latest_starts() {
 
 fn bad_expressions_zones_and_policies_exit_2_with_the_reason() {
     let env = Env::new();
-    let pipeline = guest_pipeline(&env, "p.toml", r#"{ action = "noop" }"#, "");
+    let pipeline = guest_pipeline(&env, "p.toml", NOOP, "{}", "");
     let path = pipeline.to_str().expect("utf-8");
     for (args, reason) in [
         (vec!["--cron", "61 * * * *"], "minute"),

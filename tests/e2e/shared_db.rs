@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::guests::{NAP, NOOP};
 use crate::queue::{
     append_pipeline, assert_every_line_landed_once, finish, guest_pipeline, scalar, spawn_worker,
     submit, submit_lines, wait_until,
@@ -296,7 +297,8 @@ fn a_worker_cut_off_past_its_lease_has_its_commit_refused_and_the_task_runs_else
     let pipeline = guest_pipeline(
         &env,
         "nap.toml",
-        r#"{ action = "nap", iterations = 1500, path = "out/once.txt", text = "done" }"#,
+        NAP,
+        r#"{ iterations = 1500, path = "out/once.txt", text = "done" }"#,
         "",
     );
     env.run(&["migrate"]);
@@ -441,7 +443,7 @@ fn an_idle_worker_on_another_host_wakes_on_notify_not_by_polling() {
         return;
     };
     let env = Env::with_postgres(Some(postgres_scratch(&server)));
-    let pipeline = guest_pipeline(&env, "quick.toml", r#"{ action = "noop" }"#, "");
+    let pipeline = guest_pipeline(&env, "quick.toml", NOOP, "{}", "");
     env.run(&["migrate"]);
     // Its own files directory: no wake socket of the submitting side reaches it, and it
     // polls only once a minute.

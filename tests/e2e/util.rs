@@ -5,13 +5,13 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub(crate) use nightshift_bundled::test_guests::{HOSTILE_PLUGIN, LINE_COUNT_COMMAND};
+use crate::guests::LINE_COUNT_COMMAND;
 
 /// A component the build made for `wasm32-wasip2` (a bundled plugin or a test guest), by file
-/// name: it lies next to the test guests, in the target directory the build used (which
-/// `CARGO_TARGET_DIR` may move).
+/// name: it lies next to the test guests' commands, in the target directory the build used
+/// (which `CARGO_TARGET_DIR` may move).
 pub(crate) fn built_component(file: &str) -> PathBuf {
-    Path::new(HOSTILE_PLUGIN).with_file_name(file)
+    Path::new(LINE_COUNT_COMMAND).with_file_name(file)
 }
 
 /// The journal backend a test's state uses.

@@ -14,7 +14,7 @@ use nightshift::worker::{Shutdown, Worker, WorkerOptions};
 
 mod common;
 
-use common::{HOSTILE_PLUGIN, Trivial, median, save};
+use common::{NAP, NOOP, Trivial, median, save};
 
 /// Tasks per round and rounds (fewer in a quick pass).
 fn sizes() -> (usize, usize) {
@@ -22,13 +22,13 @@ fn sizes() -> (usize, usize) {
 }
 
 fn bench() -> Trivial {
-    bench_of("{ action = \"noop\" }", "")
+    bench_of(NOOP, "{}", "")
 }
 
-/// A state directory and runner with a one-step plan running the test guest with `params`
-/// and `grants`.
-fn bench_of(params: &str, grants: &str) -> Trivial {
-    let step = format!("plugin = {HOSTILE_PLUGIN:?}\nparams = {params}\n{grants}\n");
+/// A state directory and runner with a one-step plan running the test guest `plugin` with
+/// `params` and `grants`.
+fn bench_of(plugin: &str, params: &str, grants: &str) -> Trivial {
+    let step = format!("plugin = {plugin:?}\nparams = {params}\n{grants}\n");
     Trivial::of(&step, 1, Sync::Full)
 }
 
@@ -134,7 +134,8 @@ fn submit_to_start() -> f64 {
 /// that sleep, and the process's peak resident memory is compared with before.
 fn memory_per_step(steps: usize) -> f64 {
     let b = bench_of(
-        "{ action = \"nap\", iterations = 1500 }",
+        NAP,
+        "{ iterations = 1500 }",
         "grants = { clocks = \"real\" }",
     );
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

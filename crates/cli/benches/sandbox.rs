@@ -12,17 +12,18 @@ use nightshift::sandbox::{Grants, OpenedDirs, Sandbox, StepContext, StepInput};
 
 mod common;
 
-use common::{HOSTILE_PLUGIN, NoHost, median};
+use common::{BUSY_LOOP, NOOP, NoHost, median};
 
 const STEPS: usize = 500;
 const ROUNDS: usize = 7;
 
-fn input(action: &str) -> StepInput {
+/// The input of one step, with empty params.
+fn input() -> StepInput {
     StepInput {
         task_id: "bench".into(),
         step_id: "s".into(),
         attempt: 1,
-        params: format!(r#"{{"action":"{action}"}}"#),
+        params: "{}".into(),
         prior: Vec::new(),
         checkpoint: None,
     }
@@ -33,11 +34,11 @@ fn step_time(runtime: &tokio::runtime::Runtime, pooling: bool) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let sandbox = Sandbox::with_pooling(dir.path(), pooling).expect("sandbox");
     let source = Catalog::new(dir.path())
-        .resolve(HOSTILE_PLUGIN, std::path::Path::new("/"))
+        .resolve(NOOP, std::path::Path::new("/"))
         .expect("guest");
     let (prepared, _) = sandbox.prepare(&source).expect("prepare");
     let grants = Grants::default();
-    let noop = input("noop");
+    let noop = input();
     let ctx = StepContext::default();
     let step = || {
         let captured = runtime.block_on(sandbox.run_plugin(
@@ -69,12 +70,12 @@ fn runaway_overshoot(runtime: &tokio::runtime::Runtime) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let sandbox = Sandbox::new(dir.path()).expect("sandbox");
     let source = Catalog::new(dir.path())
-        .resolve(HOSTILE_PLUGIN, std::path::Path::new("/"))
+        .resolve(BUSY_LOOP, std::path::Path::new("/"))
         .expect("guest");
     let (prepared, _) = sandbox.prepare(&source).expect("prepare");
     let mut grants = Grants::default();
     grants.limits.timeout = Duration::from_millis(200);
-    let spin = input("loop");
+    let spin = input();
     let ctx = StepContext::default();
     median(
         (0..ROUNDS)

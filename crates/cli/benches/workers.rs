@@ -13,7 +13,7 @@ use nightshift::journal::{StoreLocation, Sync};
 
 mod common;
 
-use common::{HOSTILE_PLUGIN, Trivial, median, save};
+use common::{NOOP, Trivial, median, save};
 
 /// Worker processes per configuration.
 const PROCESSES: [usize; 3] = [1, 2, 4];
@@ -40,7 +40,7 @@ fn drain(runtime: &tokio::runtime::Runtime, processes: usize, postgres: bool) ->
     let rates = (0..rounds)
         .map(|round| {
             let url = postgres.then(|| postgres_url(round, processes)).flatten();
-            let step = format!("plugin = {HOSTILE_PLUGIN:?}\nparams = {{ action = \"noop\" }}\n");
+            let step = format!("plugin = {NOOP:?}\nparams = {{}}\n");
             let b = Trivial::on(&step, 1, Sync::Full, url.as_deref());
             b.warm_and_queue(runtime, tasks);
             let state = match b.state.store() {

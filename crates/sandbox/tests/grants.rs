@@ -1,12 +1,12 @@
 //! What a guest can reach of the directories it is given: read grants read-only, write
 //! grants writable, nothing else, and always the directory that was opened, whatever its
-//! path became since. Run with the hostile test guest, through the sandbox alone.
+//! path became since. Run with the test guests `read` and `write`, through the sandbox alone.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use cap_std::fs::Dir;
-use nightshift_bundled::test_guests::HOSTILE_PLUGIN;
+use nightshift_bundled::test_guests::{READ, WRITE};
 use nightshift_sandbox::{
     ComponentSource, Grants, HostCalls, LogLevel, OpenedDir, OpenedDirs, Origin, Sandbox,
     SandboxError, StepContext, StepError, StepInput, StepOutput,
@@ -32,17 +32,17 @@ fn open(path: &Path, guest: &str) -> OpenedDir {
     }
 }
 
-/// Runs the hostile guest's `action` with `params` (a JSON object's inner fields).
-fn run(dirs: &OpenedDirs, params: &str) -> Result<Result<StepOutput, StepError>, SandboxError> {
+/// Runs the test guest `guest` (a path) with `params` (a JSON object's inner fields).
+fn run(
+    dirs: &OpenedDirs,
+    guest: &str,
+    params: &str,
+) -> Result<Result<StepOutput, StepError>, SandboxError> {
     let cache = tempfile::tempdir().expect("tempdir");
     let sandbox = Sandbox::new(cache.path()).expect("sandbox");
-    let bytes = std::fs::read(HOSTILE_PLUGIN).expect("the hostile guest is built");
-    let source = ComponentSource::new(
-        "hostile",
-        Origin::File(HOSTILE_PLUGIN.into()),
-        Arc::from(bytes),
-    )
-    .expect("a component");
+    let bytes = std::fs::read(guest).expect("the test guest is built");
+    let source = ComponentSource::new("guest", Origin::File(guest.into()), Arc::from(bytes))
+        .expect("a component");
     let (prepared, _) = sandbox.prepare(&source).expect("prepare");
     let input = StepInput {
         task_id: "t".into(),
@@ -79,14 +79,11 @@ fn a_read_grant_can_be_read_and_not_written() {
         read: vec![open(tmp.path(), "sub")],
         write: Vec::new(),
     };
-    let read = run(&dirs, r#""action":"read","path":"sub/a.txt""#)
+    let read = run(&dirs, READ, r#""path":"sub/a.txt""#)
         .expect("ran")
         .expect("read");
     assert_eq!(read.data, r#""granted""#);
-    let error = error_of(run(
-        &dirs,
-        r#""action":"write","path":"sub/b.txt","text":"x""#,
-    ));
+    let error = error_of(run(&dirs, WRITE, r#""path":"sub/b.txt","text":"x""#));
     assert!(error.starts_with("write sub/b.txt:"), "{error}");
     assert!(!tmp.path().join("b.txt").exists());
 }
@@ -98,12 +95,9 @@ fn a_write_grant_receives_the_guests_files() {
         read: Vec::new(),
         write: vec![open(tmp.path(), "out")],
     };
-    run(
-        &dirs,
-        r#""action":"write","path":"out/b.txt","text":"written""#,
-    )
-    .expect("ran")
-    .expect("wrote");
+    run(&dirs, WRITE, r#""path":"out/b.txt","text":"written""#)
+        .expect("ran")
+        .expect("wrote");
     assert_eq!(
         std::fs::read_to_string(tmp.path().join("b.txt")).expect("read"),
         "written"
@@ -125,13 +119,10 @@ fn nothing_outside_the_given_directories_is_reachable() {
         "/etc/passwd",
         "/proc/self/environ",
     ] {
-        let error = error_of(run(&dirs, &format!(r#""action":"read","path":"{path}""#)));
+        let error = error_of(run(&dirs, READ, &format!(r#""path":"{path}""#)));
         assert!(error.starts_with(&format!("read {path}:")), "{error}");
     }
-    let error = error_of(run(
-        &OpenedDirs::default(),
-        r#""action":"read","path":"sub/x""#,
-    ));
+    let error = error_of(run(&OpenedDirs::default(), READ, r#""path":"sub/x""#));
     assert!(error.starts_with("read sub/x:"), "{error}");
 }
 
@@ -150,7 +141,7 @@ fn the_guest_sees_the_directory_that_was_opened_whatever_its_path_became() {
     };
     std::fs::rename(&granted, tmp.path().join("moved")).expect("move");
     std::os::unix::fs::symlink(&elsewhere, &granted).expect("symlink");
-    let read = run(&dirs, r#""action":"read","path":"sub/a.txt""#)
+    let read = run(&dirs, READ, r#""path":"sub/a.txt""#)
         .expect("ran")
         .expect("read");
     assert_eq!(read.data, r#""granted""#);

@@ -1,11 +1,11 @@
-//! What the benches share: the test guest, a host that records nothing, medians.
+//! What the benches share: the test guests, a host that records nothing, medians.
 
 #![allow(dead_code)]
 
 use nightshift::sandbox::{HostCalls, LogLevel};
 
 #[allow(unused_imports, reason = "each bench uses some of the guests")]
-pub(crate) use nightshift_bundled::test_guests::{HOSTILE_PLUGIN, LINE_COUNT_COMMAND};
+pub(crate) use nightshift_bundled::test_guests::{BUSY_LOOP, LINE_COUNT_COMMAND, NAP, NOOP};
 
 /// Answers a guest's host calls without recording anything.
 pub(crate) struct NoHost;
@@ -98,7 +98,7 @@ pub(crate) struct Trivial {
 
 impl Trivial {
     pub(crate) fn new(steps: usize, sync: nightshift::journal::Sync) -> Trivial {
-        let step = format!("plugin = {HOSTILE_PLUGIN:?}\nparams = {{ action = \"noop\" }}\n");
+        let step = format!("plugin = {NOOP:?}\nparams = {{}}\n");
         Trivial::of(&step, steps, sync)
     }
 
@@ -237,7 +237,7 @@ pub(crate) fn sandbox_steps_per_second(
     let dir = tempfile::tempdir().expect("tempdir");
     let sandbox = Sandbox::new(dir.path()).expect("sandbox");
     let source = Catalog::new(dir.path())
-        .resolve(HOSTILE_PLUGIN, std::path::Path::new("/"))
+        .resolve(NOOP, std::path::Path::new("/"))
         .expect("guest");
     let (prepared, _) = sandbox.prepare(&source).expect("prepare");
     let grants = Grants::default();
@@ -245,7 +245,7 @@ pub(crate) fn sandbox_steps_per_second(
         task_id: "bench".into(),
         step_id: "s".into(),
         attempt: 1,
-        params: r#"{"action":"noop"}"#.into(),
+        params: "{}".into(),
         prior: Vec::new(),
         checkpoint: None,
     };
