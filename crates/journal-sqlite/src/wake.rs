@@ -91,7 +91,10 @@ pub(crate) fn wake_workers(dir: &Path) {
     let Ok(sender) = std::os::unix::net::UnixDatagram::unbound() else {
         return;
     };
-    let _ = sender.set_nonblocking(true);
+    // A blocking sender could stall a commit on a full socket: wake nobody rather than that.
+    if sender.set_nonblocking(true).is_err() {
+        return;
+    }
     for entry in entries.flatten() {
         let path = entry.path();
         if entry.file_type().is_ok_and(|t| t.is_socket())

@@ -96,6 +96,23 @@ pub enum RunError {
     },
 }
 
+/// Why a step's directories could not be opened; the attempt fails with it.
+#[derive(Debug, thiserror::Error)]
+enum OpenDirsError {
+    /// A grant cannot be opened beneath the workspace.
+    #[error(transparent)]
+    Grant(#[from] workspace::GrantRefused),
+    /// The state directory's `staging/` cannot be opened.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The write grants cannot be staged (shown in the message, so not a `source`).
+    #[error("cannot stage the write grants: {0}")]
+    Stage(crate::beneath::BeneathError),
+    /// The staged copies cannot be opened for the guest.
+    #[error("cannot stage the write grants: {0}")]
+    OpenStaged(std::io::Error),
+}
+
 /// Errors reading back the pipeline a task was started with.
 #[derive(Debug, thiserror::Error)]
 pub enum StoredPlanError {
@@ -1123,7 +1140,7 @@ impl Runner {
 
         let (staging, dirs) = match self.open_dirs(task_id, workspace, step) {
             Ok(opened) => opened,
-            Err(error) => return Ok(failed(error, materials)),
+            Err(error) => return Ok(failed(error.to_string(), materials)),
         };
         let host = Box::new(JournalHost::new(
             Arc::clone(&self.journal),
@@ -1269,19 +1286,13 @@ impl Runner {
         task_id: &str,
         workspace: &Workspace,
         step: &StepPlan,
-    ) -> Result<(Staging, OpenedDirs), String> {
-        let read = workspace::open_read(workspace, &step.grants.read).map_err(|e| e.to_string())?;
-        let sources =
-            workspace::open_write(workspace, &step.grants.write).map_err(|e| e.to_string())?;
-        let (parent, name) = self
-            .state
-            .open_staging(task_id, &step.id)
-            .map_err(|e| e.to_string())?;
+    ) -> Result<(Staging, OpenedDirs), OpenDirsError> {
+        let read = workspace::open_read(workspace, &step.grants.read)?;
+        let sources = workspace::open_write(workspace, &step.grants.write)?;
+        let (parent, name) = self.state.open_staging(task_id, &step.id)?;
         let staging = Staging::prepare(parent, &name, &step.grants.write, &sources)
-            .map_err(|e| format!("cannot stage the write grants: {e}"))?;
-        let write = staging
-            .opened()
-            .map_err(|e| format!("cannot stage the write grants: {e}"))?;
+            .map_err(OpenDirsError::Stage)?;
+        let write = staging.opened().map_err(OpenDirsError::OpenStaged)?;
         Ok((staging, OpenedDirs { read, write }))
     }
 

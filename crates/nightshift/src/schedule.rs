@@ -16,7 +16,7 @@ pub use nightshift_cron::{Cadence, CadenceError};
 use crate::catalog::Catalog;
 pub use crate::journal::Overlap;
 use crate::journal::{Firing, JournalError, ScheduleRow};
-use crate::manifest::{LoadOptions, Plan};
+use crate::manifest::{LoadOptions, ManifestError, Plan};
 use crate::runner::Runner;
 use crate::state::StateDir;
 use crate::time_format::{from_ms, now_ms};
@@ -136,10 +136,22 @@ fn fire(
     Ok(())
 }
 
+/// Why a schedule's pipeline could not be loaded; each run it kept from starting says so in
+/// a caveat.
+#[derive(Debug, thiserror::Error)]
+enum SchedulePlanError {
+    /// The stored parameters are not a JSON object of strings.
+    #[error("stored params: {0}")]
+    Params(serde_json::Error),
+    /// The pipeline on disk does not load.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
 /// The schedule's pipeline as it is now on disk.
-fn load_plan(state: &StateDir, row: &ScheduleRow) -> Result<Plan, String> {
+fn load_plan(state: &StateDir, row: &ScheduleRow) -> Result<Plan, SchedulePlanError> {
     let params: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(&row.params).map_err(|e| format!("stored params: {e}"))?;
+        serde_json::from_str(&row.params).map_err(SchedulePlanError::Params)?;
     let params: Vec<_> = params.into_iter().collect();
     let catalog = Catalog::new(state.plugins_dir());
     let options = LoadOptions {
@@ -148,5 +160,5 @@ fn load_plan(state: &StateDir, row: &ScheduleRow) -> Result<Plan, String> {
         params: &params,
         catalog: &catalog,
     };
-    Plan::load(Path::new(&row.pipeline_path), &options).map_err(|e| e.to_string())
+    Ok(Plan::load(Path::new(&row.pipeline_path), &options)?)
 }

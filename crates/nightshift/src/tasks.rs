@@ -160,8 +160,7 @@ impl Tasks {
     /// The service over a runner that already exists (a process that runs tasks too).
     pub fn with_runner(state: StateDir, runner: Arc<Runner>) -> Tasks {
         let journal = Arc::clone(runner.journal());
-        let cell = OnceLock::new();
-        let _ = cell.set(runner);
+        let cell = OnceLock::from(runner);
         Tasks {
             state,
             journal,

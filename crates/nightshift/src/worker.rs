@@ -23,7 +23,7 @@ use crate::journal::{
     EventKind, Journal, JournalError, Lease, LogLevel, NewEvent, QueueWakeups, TaskStatus,
 };
 use crate::manifest::Plan;
-use crate::runner::{Control, RunError, Runner, Silent};
+use crate::runner::{Control, RunError, Runner, Silent, StoredPlanError};
 use crate::state::StateDir;
 
 /// How a worker runs.
@@ -102,6 +102,17 @@ struct PlanCache {
     plans: std::sync::Mutex<std::collections::HashMap<String, Plan>>,
 }
 
+/// Why a claimed task's pipeline could not be loaded; the task fails with it.
+#[derive(Debug, thiserror::Error)]
+enum LeasedPlanError {
+    /// Its rows could not be read.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Its stored pipeline no longer loads.
+    #[error(transparent)]
+    Stored(#[from] StoredPlanError),
+}
+
 /// Plans kept at most; the cache starts over when full.
 const PLANS_KEPT: usize = 64;
 
@@ -115,9 +126,14 @@ impl PlanCache {
 
     /// The task's pipeline as it was submitted, checked again unless an identical task's
     /// plan is at hand.
-    fn plan(&self, journal: &Journal, state: &StateDir, task_id: &str) -> Result<Plan, String> {
-        let task = journal.find_task(task_id).map_err(|e| e.to_string())?;
-        let steps = journal.steps(task_id).map_err(|e| e.to_string())?;
+    fn plan(
+        &self,
+        journal: &Journal,
+        state: &StateDir,
+        task_id: &str,
+    ) -> Result<Plan, LeasedPlanError> {
+        let task = journal.find_task(task_id)?;
+        let steps = journal.steps(task_id)?;
         let mut key = blake3::Hasher::new();
         for part in [
             task.pipeline_path.as_str(),
@@ -134,7 +150,7 @@ impl PlanCache {
         if let Some(plan) = self.lock().get(&key) {
             return Ok(plan.clone());
         }
-        let plan = crate::runner::stored_plan(state, &task).map_err(|e| e.to_string())?;
+        let plan = crate::runner::stored_plan(state, &task)?;
         let mut plans = self.lock();
         if plans.len() >= PLANS_KEPT {
             plans.clear();
@@ -346,8 +362,8 @@ async fn run_claimed(
 ) -> Ended {
     let plan = match plans.plan(runner.journal(), state, &lease.task_id) {
         Ok(plan) => plan,
-        Err(message) => {
-            return match runner.fail_leased(lease, &message) {
+        Err(error) => {
+            return match runner.fail_leased(lease, &error.to_string()) {
                 Ok(()) => Ended::Finished,
                 Err(e) => ended_by(runner.journal(), lease, &e),
             };

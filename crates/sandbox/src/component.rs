@@ -39,8 +39,24 @@ pub struct ComponentSource {
 pub struct NotAComponent {
     /// The reference.
     pub reference: String,
-    /// Why.
-    pub reason: String,
+    /// Why (shown in the message, so not a `source`).
+    pub reason: NotAComponentReason,
+}
+
+/// Why bytes are not a WebAssembly component.
+#[derive(Debug, thiserror::Error)]
+pub enum NotAComponentReason {
+    /// The bytes do not parse as WebAssembly.
+    #[error("not valid WebAssembly: {0}")]
+    Invalid(wasmtime::wasmparser::BinaryReaderError),
+    /// The bytes are a core module, not a component.
+    #[error(
+        "it is a core WebAssembly module; build a component (e.g. `cargo build --target wasm32-wasip2`)"
+    )]
+    CoreModule,
+    /// There is nothing to parse.
+    #[error("empty file: no WebAssembly header")]
+    Empty,
 }
 
 impl ComponentSource {
@@ -50,15 +66,13 @@ impl ComponentSource {
         origin: Origin,
         bytes: Arc<[u8]>,
     ) -> Result<ComponentSource, NotAComponent> {
-        let not_component = |reason: String| NotAComponent {
+        let not_component = |reason: NotAComponentReason| NotAComponent {
             reference: reference.to_owned(),
             reason,
         };
         let (encoding, metadata) = inspect(&bytes).map_err(not_component)?;
         if encoding == Encoding::Module {
-            return Err(not_component(
-                "it is a core WebAssembly module; build a component (e.g. `cargo build --target wasm32-wasip2`)".into(),
-            ));
+            return Err(not_component(NotAComponentReason::CoreModule));
         }
         Ok(ComponentSource {
             reference: reference.to_owned(),
@@ -78,12 +92,12 @@ enum Encoding {
 }
 
 /// Reads the encoding and the plugin metadata (if any) of WebAssembly bytes.
-fn inspect(bytes: &[u8]) -> Result<(Encoding, Option<Metadata>), String> {
+fn inspect(bytes: &[u8]) -> Result<(Encoding, Option<Metadata>), NotAComponentReason> {
     use wasmtime::wasmparser::{Encoding as Wasm, Parser, Payload};
     let mut encoding = None;
     let mut metadata = None;
     for payload in Parser::new(0).parse_all(bytes) {
-        match payload.map_err(|e| format!("not valid WebAssembly: {e}"))? {
+        match payload.map_err(NotAComponentReason::Invalid)? {
             Payload::Version {
                 encoding: found, ..
             } if encoding.is_none() => {
@@ -101,8 +115,5 @@ fn inspect(bytes: &[u8]) -> Result<(Encoding, Option<Metadata>), String> {
             _ => {}
         }
     }
-    Ok((
-        encoding.ok_or("empty file: no WebAssembly header")?,
-        metadata,
-    ))
+    Ok((encoding.ok_or(NotAComponentReason::Empty)?, metadata))
 }

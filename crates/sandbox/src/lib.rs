@@ -35,7 +35,7 @@ use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder};
 
 pub use cache::CacheOutcome;
-pub use component::{ComponentSource, NotAComponent, Origin};
+pub use component::{ComponentSource, NotAComponent, NotAComponentReason, Origin};
 pub use nightshift_plugin_abi::LogLevel;
 pub use world::{Check, PriorOutput, StepError, StepInput, StepOutput};
 

@@ -38,7 +38,7 @@ pub enum KeyError {
     },
     /// The operating system gave no randomness for a new key.
     #[error("cannot generate a signing key: {0}")]
-    Random(String),
+    Random(getrandom::Error),
 }
 
 /// A loaded signing key.
@@ -108,7 +108,7 @@ impl Signer {
         let dir = path.parent().unwrap_or(Path::new("."));
         create_private_dir(dir).map_err(io)?;
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
+        getrandom::fill(&mut seed).map_err(KeyError::Random)?;
         // Written whole under a unique name, then linked into place: a process starting at
         // the same moment either wins the link or reads the complete key of the one that did.
         let tmp = dir.join(format!(".{KEY_FILE}.{}", std::process::id()));
