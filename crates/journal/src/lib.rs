@@ -25,6 +25,7 @@ pub mod time_format;
 use std::path::PathBuf;
 
 pub use nightshift_plugin_abi::LogLevel;
+pub use off_runtime::off_runtime;
 pub use queue::{Lease, QueueOptions, Submitted};
 pub use rows::{
     ArtifactKind, ArtifactRow, ChainHead, Commit, ComponentKind, DanglingAttempt, EventKind,

@@ -16,8 +16,10 @@ use crate::{
     TaskStatus,
 };
 
-/// Runs `call` where it cannot stall a runtime thread (see the module doc).
-pub(crate) fn off_runtime<T>(call: impl FnOnce() -> T) -> T {
+/// Runs `call` where it cannot stall a runtime thread (see the module doc). A caller that
+/// makes several blocking calls in a row wraps them all in one `off_runtime`: the journal
+/// calls inside then hand nothing off again.
+pub fn off_runtime<T>(call: impl FnOnce() -> T) -> T {
     match Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(call)

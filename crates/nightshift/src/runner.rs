@@ -32,7 +32,7 @@ use crate::failpoint;
 use crate::journal::{
     ArtifactKind, ChainHead, Commit, EventKind, Journal, JournalError, Lease, LogLevel,
     NewArtifact, NewEvent, NewStep, NewTask, QueueOptions, StepResult, StepStatus, Submitted,
-    TaskStatus,
+    TaskStatus, off_runtime,
 };
 use crate::manifest::{Plan, StepKind, StepPlan};
 use crate::sandbox::{
@@ -936,19 +936,7 @@ impl Runner {
         observer: &Arc<dyn Observer>,
     ) -> Result<StepEnd, RunError> {
         let task_id = guard.task_id;
-        self.journal
-            .start_attempt(task_id, &step.id, attempt, guard.fence)?;
-        self.event(
-            task_id,
-            &step.id,
-            attempt,
-            EventKind::Attempt,
-            &format!("attempt {attempt} started"),
-        )?;
-        for grant in &step.withdrawn {
-            let message = format!("grant {grant} not given: the plugin did not request it");
-            self.event(task_id, &step.id, attempt, EventKind::Grant, &message)?;
-        }
+        off_runtime(|| self.begin_attempt(guard, step, attempt))?;
         let started_at = crate::time_format::now();
         let started = Instant::now();
         failpoint::hit("before-step");
@@ -971,6 +959,53 @@ impl Runner {
         } else {
             None
         };
+        off_runtime(|| {
+            self.conclude_attempt(
+                guard, workspace, step, attempt, run, &ctx, started_at, prior,
+            )
+        })
+    }
+
+    /// Records that an attempt starts, and the grants its step was not given.
+    fn begin_attempt(
+        &self,
+        guard: &Guard<'_>,
+        step: &StepPlan,
+        attempt: u32,
+    ) -> Result<(), RunError> {
+        let task_id = guard.task_id;
+        self.journal
+            .start_attempt(task_id, &step.id, attempt, guard.fence)?;
+        self.event(
+            task_id,
+            &step.id,
+            attempt,
+            EventKind::Attempt,
+            &format!("attempt {attempt} started"),
+        )?;
+        for grant in &step.withdrawn {
+            let message = format!("grant {grant} not given: the plugin did not request it");
+            self.event(task_id, &step.id, attempt, EventKind::Grant, &message)?;
+        }
+        Ok(())
+    }
+
+    /// Checks an attempt's changes against the workspace, commits its signed record and
+    /// applies its changes: the blocking end of an attempt, run off the runtime's threads
+    /// as a whole (one hand-off instead of one per journal call).
+    #[expect(clippy::too_many_arguments, reason = "one attempt's whole context")]
+    fn conclude_attempt(
+        &self,
+        guard: &Guard<'_>,
+        workspace: &Workspace,
+        step: &StepPlan,
+        attempt: u32,
+        mut run: Attempt,
+        ctx: &StepContext,
+        started_at: String,
+        prior: &mut Vec<PriorOutput>,
+    ) -> Result<StepEnd, RunError> {
+        let task_id = guard.task_id;
         if !run.changes.is_empty() {
             self.settle_workspace(workspace)?;
             match first_conflict(&run.changes, workspace) {
