@@ -36,8 +36,8 @@ use crate::journal::{
 };
 use crate::manifest::{Plan, StepKind, StepPlan};
 use crate::sandbox::{
-    CancelToken, Captured, Grants, OpenedDirs, PriorOutput, Sandbox, SandboxError, StepContext,
-    StepError, StepInput,
+    CancelToken, Captured, Grants, OpenedDirs, Prepared, PriorOutput, Sandbox, SandboxError,
+    StepContext, StepError, StepInput,
 };
 use crate::state::{StateDir, StateError, WorkspaceLock};
 use host_calls::JournalHost;
@@ -1149,33 +1149,12 @@ impl Runner {
             name: "component".into(),
             blake3: component.digest.clone(),
         }];
-        let prepared = match self.sandbox.prepare(component) {
-            Ok((prepared, cache)) => {
-                let message = match cache {
-                    crate::sandbox::CacheOutcome::Hit => {
-                        format!("loaded precompiled {}", component.reference)
-                    }
-                    crate::sandbox::CacheOutcome::Compiled => {
-                        format!("compiled {}", component.reference)
-                    }
-                };
-                let data =
-                    serde_json::json!({ "cache": cache.as_str(), "digest": component.digest })
-                        .to_string();
-                scope.append(
-                    EventKind::Cache,
-                    Some(LogLevel::Debug),
-                    &message,
-                    Some(&data),
-                )?;
-                prepared
-            }
-            Err(e) => return Ok(failed(e.to_string(), materials)),
-        };
-
-        let (staging, dirs) = match self.open_dirs(task_id, workspace, step) {
-            Ok(opened) => opened,
-            Err(error) => return Ok(failed(error.to_string(), materials)),
+        // Compiling (or loading) the component and opening the grants block: off the
+        // runtime, in one hand-off.
+        let ready = off_runtime(|| self.ready_attempt(&scope, workspace, step))?;
+        let (prepared, staging, dirs) = match ready {
+            Ok(ready) => ready,
+            Err(why) => return Ok(failed(why, materials)),
         };
         let host = Box::new(JournalHost::new(
             Arc::clone(&self.journal),
@@ -1218,7 +1197,7 @@ impl Runner {
                     .sandbox
                     .run_plugin(&prepared, &step.grants, &dirs, &input, host, ctx)
                     .await;
-                let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
+                let (outcome, artifacts) = off_runtime(|| self.keep_stdio(captured, &scope))?;
                 let failed_end = AttemptEnd::of_plugin(&outcome, &step.retry, StepStatus::Failed);
                 let mut run = plugin_attempt(outcome, materials);
                 if run.result.status != StepStatus::Succeeded {
@@ -1247,7 +1226,7 @@ impl Runner {
                         ctx,
                     )
                     .await;
-                let (outcome, artifacts) = self.keep_stdio(captured, &scope)?;
+                let (outcome, artifacts) = off_runtime(|| self.keep_stdio(captured, &scope))?;
                 let failed_end = AttemptEnd::of_command(&outcome, &step.retry, StepStatus::Failed);
                 let mut run = command_attempt(outcome, materials);
                 if run.result.status != StepStatus::Succeeded {
@@ -1311,6 +1290,44 @@ impl Runner {
         }
         run.staging = Some(staging);
         Ok(run)
+    }
+
+    /// Compiles or loads the step's component, recording which, and opens its directories:
+    /// what the attempt runs with, or why it cannot run.
+    fn ready_attempt(
+        &self,
+        scope: &EventScope<'_>,
+        workspace: &Workspace,
+        step: &StepPlan,
+    ) -> Result<Result<(Prepared, Staging, OpenedDirs), String>, RunError> {
+        let component = step.kind.component();
+        let prepared = match self.sandbox.prepare(component) {
+            Ok((prepared, cache)) => {
+                let message = match cache {
+                    crate::sandbox::CacheOutcome::Hit => {
+                        format!("loaded precompiled {}", component.reference)
+                    }
+                    crate::sandbox::CacheOutcome::Compiled => {
+                        format!("compiled {}", component.reference)
+                    }
+                };
+                let data =
+                    serde_json::json!({ "cache": cache.as_str(), "digest": component.digest })
+                        .to_string();
+                scope.append(
+                    EventKind::Cache,
+                    Some(LogLevel::Debug),
+                    &message,
+                    Some(&data),
+                )?;
+                prepared
+            }
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        match self.open_dirs(scope.task_id, workspace, step) {
+            Ok((staging, dirs)) => Ok(Ok((prepared, staging, dirs))),
+            Err(error) => Ok(Err(error.to_string())),
+        }
     }
 
     /// Opens the step's grants beneath the workspace now, whatever their paths became since
