@@ -861,10 +861,6 @@ impl Runner {
                 if exclusive.is_none() {
                     exclusive = Some(self.lock_workspace(&plan.workspace).await?);
                 }
-                let message = format!(
-                    "attempt {attempt} conflicted with another task's change; running again on the new state, with the workspace locked"
-                );
-                self.event(task_id, &step.id, attempt, EventKind::Conflict, &message)?;
             } else if retryable == Some(true) && retries < step.retry.retries {
                 retries += 1;
                 let delay = retry::backoff(step.retry.backoff, retries);
@@ -1010,7 +1006,15 @@ impl Runner {
             self.settle_workspace(workspace)?;
             match first_conflict(&run.changes, workspace) {
                 Ok(None) => {}
-                Ok(Some(path)) => run.conflict_on(&path),
+                Ok(Some(path)) => {
+                    // Recorded before the commit, so that a process stopped right after it
+                    // leaves the conflict known: a conflicted attempt uses no retry.
+                    let message = format!(
+                        "attempt {attempt} conflicted with another task's change to `{path}`; nothing was applied"
+                    );
+                    self.event(task_id, &step.id, attempt, EventKind::Conflict, &message)?;
+                    run.conflict_on(&path);
+                }
                 Err(refused) => run.refuse(refused),
             }
         }
